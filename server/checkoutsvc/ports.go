@@ -52,13 +52,16 @@ type Store interface {
 	Lookup(ctx context.Context, ids []string, key string) (map[string]checkout.Product, *KeyRecord, error)
 
 	// ClaimKey is phase one of the lifecycle. In one short transaction it
-	// upserts the user's cart (cart), reads the row of in.Key (when not ""),
-	// lets decide choose what to do with it, and applies the decision:
+	// reads the row of in.Key (when not ""), lets decide choose what to do
+	// with it, and applies the decision:
 	//   - Insert: stores decision.Record as a new key row (locked);
 	//   - Lock: sets locked_at = in.Now and last_used_at = in.Now on the
 	//     existing row and stores decision.Record's order snapshot;
 	//   - Touch: sets last_used_at = in.Now only;
-	//   - None: writes nothing but the cart.
+	//   - None: writes nothing at all (a refusal: request_in_progress or
+	//     payment_already_completed must not refill a paid cart).
+	// With Insert, Lock and Touch it also upserts the user's cart with
+	// in.Cart, in the same transaction.
 	// decide is called with the current row (nil when absent or in.Key is
 	// "") while the row is held exclusively, and may be called again if the
 	// store retries the transaction. ClaimKey returns decide's decision.
@@ -71,8 +74,11 @@ type Store interface {
 	// as stored.
 	RecordPaymentIntent(ctx context.Context, key string, pi PaymentIntent, now time.Time) (KeyRecord, error)
 	// ReleaseKey clears locked_at after a failed foreign call, leaving the
-	// key usable for a retry.
-	ReleaseKey(ctx context.Context, key string) error
+	// key usable for a retry, but only while the lock is still the one
+	// taken at lockedAt (compared at microsecond precision): a request
+	// whose lock timed out and was taken over never releases its
+	// successor's lock.
+	ReleaseKey(ctx context.Context, key string, lockedAt time.Time) error
 
 	// ApplyEvent applies one verified Stripe event at most once (by
 	// ev.ID) in one transaction and reports whether it was new. See Event.

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# make test: every suite of onecharge, strictly. It provisions what it can
+# (PostgreSQL, Chromium, stripe-mock) and fails naming what it cannot; no
+# suite is skipped. Each part prints how long it took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The test code reads CI=true as "a suite that cannot run is a failure".
+export CI=true
+GO=${GO:-go}
+
+step_start=0
+step() { step_start=$(date +%s); printf '\n=== %s\n' "$*"; }
+done_step() { printf '=== %s: %ss\n' "$1" "$(( $(date +%s) - step_start ))"; }
+
+need_root_install() { # package, what for
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "installing Debian package $1 ($2)"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+	else
+		echo "missing: $2 — install the Debian package '$1' (apt-get install $1)" >&2
+		exit 1
+	fi
+}
+
+step "tools"
+command -v node >/dev/null || { echo "missing: node (Node.js 20) for the js/wasm suites" >&2; exit 1; }
+command -v chromium >/dev/null || need_root_install chromium "headless Chromium for the browser tests"
+command -v brotli >/dev/null || need_root_install brotli "brotli, to report the bundle's compressed size"
+gobin=$($GO env GOPATH)/bin
+if ! command -v stripe-mock >/dev/null && [ ! -x "$gobin/stripe-mock" ]; then
+	echo "installing stripe-mock v0.203.0"
+	$GO install github.com/stripe/stripe-mock@v0.203.0
+fi
+export PATH="$PATH:$gobin"
+done_step tools
+
+step "build (server and wasm bundle)"
+make --no-print-directory build
+done_step build
+
+step "go vet (native, and js/wasm for shared/ and wasm/)"
+$GO vet ./...
+GOOS=js GOARCH=wasm $GO vet ./shared/... ./wasm/...
+done_step vet
+
+step "js/wasm: shared packages under Node"
+PATH="$($GO env GOROOT)/lib/wasm:$PATH" GOOS=js GOARCH=wasm $GO test -count=1 ./shared/...
+done_step js/wasm
+
+step "native: go test -race ./... (PostgreSQL, stripe-mock, Chromium included)"
+scripts/with-postgres.sh $GO test -race -count=1 -timeout 30m ./...
+done_step native

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# with-postgres.sh CMD [ARGS...]
+#
+# Runs CMD with TEST_DATABASE_URL pointing at a throwaway PostgreSQL cluster
+# (127.0.0.1, a free port, trust authentication, fsync off), stopped and
+# deleted when CMD exits, fails or is interrupted. Exits with CMD's status.
+#
+# When TEST_DATABASE_URL is already set, it just runs CMD.
+#
+# initdb and pg_ctl are taken from PATH or /usr/lib/postgresql/*/bin (the
+# newest). When they are missing and this runs as root with apt-get, it
+# installs Debian's postgresql package; otherwise it fails saying so.
+# initdb refuses to run as root: as root, the cluster runs as the
+# unprivileged user "postgres" (created when absent).
+set -euo pipefail
+
+prog=${0##*/}
+die() { echo "$prog: $*" >&2; exit 1; }
+
+[ $# -gt 0 ] || die "usage: $prog CMD [ARGS...]"
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+	exec "$@"
+fi
+
+find_bindir() {
+	local initdb d
+	if initdb=$(command -v initdb) && command -v pg_ctl >/dev/null; then
+		dirname "$initdb"
+		return 0
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+if ! bindir=$(find_bindir); then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "$prog: initdb not found; installing postgresql with apt-get" >&2
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2 ||
+			die "apt-get install postgresql failed"
+		bindir=$(find_bindir) || die "initdb still not found after installing postgresql"
+	else
+		die "initdb/pg_ctl not found: install the PostgreSQL server (Debian package: postgresql)"
+	fi
+fi
+
+# as_pg runs a command as the cluster's owner: this user, or "postgres"
+# when running as root.
+if [ "$(id -u)" = 0 ]; then
+	if ! id postgres >/dev/null 2>&1; then
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin postgres 2>/dev/null ||
+			adduser --system --group --no-create-home postgres >/dev/null ||
+			die "cannot create the user postgres"
+	fi
+	if command -v runuser >/dev/null; then
+		as_pg() { (cd / && runuser -u postgres -- "$@"); }
+	else
+		as_pg() { (cd / && su postgres -s /bin/bash -c "$(printf '%q ' "$@")"); }
+	fi
+else
+	as_pg() { "$@"; }
+fi
+
+start_ns=$(date +%s%N)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/onecharge-pg.XXXXXX")
+chmod 700 "$tmp"
+if [ "$(id -u)" = 0 ]; then
+	chown postgres: "$tmp"
+fi
+data=$tmp/data
+started=
+
+cleanup() {
+	local status=$?
+	trap - EXIT INT TERM HUP
+	if [ -n "$started" ]; then
+		as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$tmp"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+	--no-sync --no-instructions >"$tmp/initdb.log" 2>&1 ||
+	{ cat "$tmp/initdb.log" >&2; die "initdb failed"; }
+
+# A port is free when nothing answers on it; bind races are retried.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for attempt in 1 2 3 4 5; do
+	port=$((20000 + RANDOM % 40000))
+	port_in_use "$port" && continue
+	if as_pg "$bindir/pg_ctl" -D "$data" -l "$tmp/server.log" -w -t 60 -s \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+		start; then
+		started=1
+		break
+	fi
+	grep -q "could not bind\|already in use" "$tmp/server.log" 2>/dev/null || break
+done
+if [ -z "$started" ]; then
+	cat "$tmp/server.log" >&2 2>/dev/null || true
+	die "PostgreSQL did not start"
+fi
+
+export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+version=$("$bindir/postgres" --version 2>/dev/null | awk '{print $3}')
+elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
+printf '%s: PostgreSQL %s at %s (started in %d.%03ds)\n' "$prog" "${version:-?}" \
+	"$TEST_DATABASE_URL" $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) >&2
+
+set +e
+"$@"
+status=$?
+set -e
+exit "$status"

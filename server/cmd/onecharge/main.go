@@ -1,0 +1,203 @@
+// Command onecharge is the onecharge server: the checkout API, the Stripe
+// webhook, the storefront in web/ and, without STRIPE_SECRET_KEY, the
+// embedded Stripe simulator under /_stripe. Configuration is environment
+// only (see README.md).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/onecharge/onecharge/server/checkoutsvc"
+	"github.com/onecharge/onecharge/server/httpapi"
+	"github.com/onecharge/onecharge/server/memstore"
+	"github.com/onecharge/onecharge/server/postgres"
+	"github.com/onecharge/onecharge/server/stripepay"
+	"github.com/onecharge/onecharge/server/stripesim"
+	"github.com/onecharge/onecharge/shared/checkout"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "onecharge: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the server and serves until ctx is done, then shuts down
+// gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("onecharge", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	webDir := flags.String("web", "web", "directory of the storefront served at /")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := start(ctx, cfg, *webDir, logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "onecharge listening on %s\n", a.URL())
+	return a.Wait(ctx)
+}
+
+// app is a started server.
+type app struct {
+	ln      net.Listener
+	srv     *http.Server
+	done    chan error
+	closers []func()
+	logger  *slog.Logger
+
+	Service *checkoutsvc.Service
+	Sim     *stripesim.Sim // nil with real Stripe
+}
+
+// URL is the server's base URL, on loopback.
+func (a *app) URL() string {
+	return "http://" + net.JoinHostPort("localhost", strconv.Itoa(a.ln.Addr().(*net.TCPAddr).Port))
+}
+
+// Wait serves until ctx is done, then shuts down: in-flight requests get
+// ten seconds to finish.
+func (a *app) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case err = <-a.done:
+	case <-ctx.Done():
+		a.logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = a.srv.Shutdown(sctx)
+		cancel()
+		<-a.done
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// start opens the store, the payment gateway and the listener. A listen
+// error is returned here, synchronously.
+func start(ctx context.Context, cfg config, webDir string, logger *slog.Logger) (_ *app, err error) {
+	a := &app{done: make(chan error, 1), logger: logger}
+	defer func() {
+		if err != nil {
+			for i := len(a.closers) - 1; i >= 0; i-- {
+				a.closers[i]()
+			}
+		}
+	}()
+	if cfg.SessionSecretRandom {
+		logger.Warn("SESSION_SECRET is unset: using a random one, so sessions end when the server restarts")
+	}
+
+	var store checkoutsvc.Store
+	if cfg.DatabaseURL != "" {
+		db, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		a.closers = append(a.closers, db.Close)
+		store = db
+		logger.Info("store: PostgreSQL, migrations applied")
+	} else {
+		store = memstore.New()
+		logger.Info("store: in memory (set DATABASE_URL for PostgreSQL)")
+	}
+
+	a.ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return nil, fmt.Errorf("PORT=%d: %w", cfg.Port, err)
+	}
+	a.closers = append(a.closers, func() { a.ln.Close() })
+	port := a.ln.Addr().(*net.TCPAddr).Port
+
+	stripeCfg := checkout.StripeConfig{PublishableKey: cfg.StripePublishableKey, APIBase: "https://api.stripe.com"}
+	payCfg := stripepay.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIBase: cfg.StripeAPIBase, Logger: logger}
+	var simHandler http.Handler
+	if cfg.StripeSecretKey == "" {
+		// The simulator is mounted on this very server; stripe-go reaches
+		// it over loopback exactly as it would reach Stripe.
+		secret := cfg.StripeWebhookSecret
+		if secret == "" {
+			secret = "whsec_" + randomHex(24)
+		}
+		local := "http://127.0.0.1:" + strconv.Itoa(port)
+		a.Sim = stripesim.New(stripesim.Config{
+			SecretKey:     "sk_test_onecharge_simulator",
+			WebhookSecret: secret,
+			WebhookURL:    local + "/api/stripe/webhook",
+			Logger:        logger,
+		})
+		a.closers = append(a.closers, func() { a.Sim.Close() })
+		simHandler = a.Sim
+		payCfg = stripepay.Config{SecretKey: "sk_test_onecharge_simulator", WebhookSecret: secret, APIBase: local + "/_stripe", Logger: logger}
+		stripeCfg = checkout.StripeConfig{PublishableKey: a.Sim.PublishableKey(), APIBase: "/_stripe", Simulated: true}
+		logger.Info("payments are simulated: embedded Stripe simulator at /_stripe (set STRIPE_SECRET_KEY for Stripe)")
+	} else {
+		if cfg.StripeAPIBase != "" {
+			stripeCfg.APIBase = cfg.StripeAPIBase
+		}
+		if cfg.StripeWebhookSecret == "" {
+			logger.Warn("STRIPE_WEBHOOK_SECRET is unset: every webhook will be rejected; payments are then learned only by re-reading PaymentIntents")
+		}
+	}
+	gateway, err := stripepay.New(payCfg)
+	if err != nil {
+		return nil, fmt.Errorf("stripe: %w", err)
+	}
+
+	a.Service = checkoutsvc.New(checkoutsvc.Service{Store: store, Gateway: gateway, Logger: logger, KeyTTL: cfg.KeyTTL})
+	handler := httpapi.NewHandler(httpapi.Config{
+		Service:   a.Service,
+		Auth:      &httpapi.CookieAuth{Secret: cfg.SessionSecret},
+		Logger:    logger,
+		Web:       os.DirFS(webDir),
+		Stripe:    stripeCfg,
+		StripeSim: simHandler,
+	})
+	if _, err := os.Stat(webDir); err != nil {
+		logger.Warn("storefront directory missing: / serves nothing until `make build` creates the bundle", "dir", webDir)
+	}
+	a.srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() { a.done <- a.srv.Serve(a.ln) }()
+	logger.Info("listening", "url", a.URL())
+	return a, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

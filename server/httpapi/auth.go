@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Authenticator tells which user a request belongs to. A shop plugs its own
+// (for example one that checks a JWT from its auth provider); the default
+// is CookieAuth.
+type Authenticator interface {
+	// Authenticate returns the user id (a UUID string) of r, and may set
+	// cookies on w. An error answers 401 unless it is an *checkout.Error.
+	Authenticate(w http.ResponseWriter, r *http.Request) (userID string, err error)
+}
+
+// SessionCookie is the name of the default authenticator's cookie.
+const SessionCookie = "onecharge_session"
+
+// CookieAuth issues each new visitor an anonymous user id (a random UUID) in
+// an HMAC-SHA256-signed, HttpOnly, SameSite=Lax cookie. A cookie whose
+// signature does not verify is treated as absent: the visitor gets a fresh
+// id, never an error.
+type CookieAuth struct {
+	Secret []byte        // at least 32 bytes
+	Secure bool          // set the Secure attribute (behind HTTPS)
+	MaxAge time.Duration // cookie lifetime; default one year
+}
+
+// Authenticate implements Authenticator.
+func (a *CookieAuth) Authenticate(w http.ResponseWriter, r *http.Request) (string, error) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if id, ok := a.verify(c.Value); ok {
+			return id, nil
+		}
+	}
+	id, err := newUUID()
+	if err != nil {
+		return "", err
+	}
+	maxAge := a.MaxAge
+	if maxAge <= 0 {
+		maxAge = 365 * 24 * time.Hour
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: a.sign(id), Path: "/",
+		MaxAge: int(maxAge.Seconds()), HttpOnly: true, Secure: a.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return id, nil
+}
+
+func (a *CookieAuth) sign(id string) string {
+	m := hmac.New(sha256.New, a.Secret)
+	m.Write([]byte(id))
+	return id + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (a *CookieAuth) verify(v string) (string, bool) {
+	id, _, ok := strings.Cut(v, ".")
+	if !ok || !isUUID(id) {
+		return "", false
+	}
+	return id, hmac.Equal([]byte(a.sign(id)), []byte(v))
+}
+
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+type userKey struct{}
+
+// UserID returns the authenticated user of a request's context.
+func UserID(ctx context.Context) string {
+	id, _ := ctx.Value(userKey{}).(string)
+	return id
+}
+
+var errUnauthenticated = errors.New("unauthenticated")

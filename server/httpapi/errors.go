@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/onecharge/onecharge/shared/checkout"
+)
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError is the one place errors become responses. Codes come from
+// *checkout.Error; anything else is internal and its details stay in the log.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := checkout.ErrorCode(err)
+	status := code.HTTPStatus()
+	if status >= 500 {
+		s.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	} else {
+		s.logger.DebugContext(r.Context(), "request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "code", code)
+	}
+	if code == checkout.CodeRequestInProgress {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, checkout.ErrorBody{Error: checkout.ErrorDetail{Code: code, Message: checkout.ErrorMessage(err)}})
+}
+
+// handlerFunc is an http handler that returns its error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}

@@ -1,0 +1,309 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/onecharge/onecharge/server/checkoutsvc"
+	"github.com/onecharge/onecharge/shared/checkout"
+)
+
+// Config holds the handler's dependencies.
+type Config struct {
+	Service *checkoutsvc.Service
+	Auth    Authenticator
+	Logger  *slog.Logger
+	// Web is the storefront served at "/" (the web/ directory); nil serves none.
+	Web fs.FS
+	// Stripe is what GET /api/config tells the page.
+	Stripe checkout.StripeConfig
+	// StripeSim, when not nil, is mounted under /_stripe (the embedded
+	// Stripe simulator).
+	StripeSim http.Handler
+	// ReadyTimeout bounds the store ping of /readyz; default 2s.
+	ReadyTimeout time.Duration
+}
+
+type server struct {
+	Config
+	logger *slog.Logger
+}
+
+// NewHandler returns the onecharge HTTP handler.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	s := &server{Config: cfg, logger: cfg.Logger}
+	return s.recoverPanics(s.logRequests(s.routes()))
+}
+
+func (s *server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &checkout.Error{Code: checkout.CodeNotFound, Message: checkout.MessageNotFound}
+	})
+	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return checkout.Errorf(checkout.CodeMethodNotAllowed, "Method %s is not allowed here.", r.Method)
+	})
+
+	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet, http.MethodHead)
+
+	// Stripe calls the webhook: no session, its own signature check.
+	r.Handle("/api/stripe/webhook", s.jsonBody(s.handle(s.webhook))).Methods(http.MethodPost)
+
+	// API routes are registered on the root router (not a subrouter) so
+	// that gorilla/mux answers a wrong method with 405, not 404.
+	api := func(path string, h http.Handler) *mux.Route { return r.Handle("/api"+path, s.authenticate(h)) }
+	api("/config", s.handle(s.config)).Methods(http.MethodGet)
+	api("/products", s.handle(s.products)).Methods(http.MethodGet)
+	api("/cart", s.handle(s.getCart)).Methods(http.MethodGet)
+	api("/cart", s.jsonBody(s.handle(s.putCart))).Methods(http.MethodPut)
+	api("/orders/validate", s.jsonBody(s.handle(s.validate))).Methods(http.MethodPost)
+	api("/orders/{payment_intent_id}", s.handle(s.order)).Methods(http.MethodGet)
+	api("/checkout", s.jsonBody(s.handle(s.checkout))).Methods(http.MethodPost)
+
+	if s.StripeSim != nil {
+		r.PathPrefix("/_stripe/").Handler(http.StripPrefix("/_stripe", s.StripeSim))
+	}
+	if s.Web != nil {
+		r.PathPrefix("/").MatcherFunc(notAPI).Handler(s.staticFiles(s.Web)).Methods(http.MethodGet, http.MethodHead)
+	}
+	return r
+}
+
+// notAPI keeps the storefront's catch-all route off the API's paths, so
+// an unknown API path is a JSON 404.
+func notAPI(r *http.Request, _ *mux.RouteMatch) bool {
+	return !strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasPrefix(r.URL.Path, "/_stripe/")
+}
+
+// staticFiles serves the storefront; a missing file is the JSON 404 of
+// every unknown route.
+func (s *server) staticFiles(web fs.FS) http.Handler {
+	// Go's table lacks .wasm on some systems; instantiateStreaming needs it.
+	_ = mime.AddExtensionType(".wasm", "application/wasm")
+	files := http.FileServerFS(web)
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+		if name == "" {
+			name = "."
+		}
+		if _, err := fs.Stat(web, name); err != nil {
+			return &checkout.Error{Code: checkout.CodeNotFound, Message: checkout.MessageNotFound}
+		}
+		// The bundle changes with every build: revalidate, never cache blindly.
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+// jsonBody enforces the 64 KiB limit (413) and a JSON content type (415)
+// before a handler reads the body.
+func (s *server) jsonBody(next http.Handler) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if r.ContentLength > checkout.MaxBodyBytes {
+			return &checkout.Error{Code: checkout.CodeRequestTooLarge, Message: checkout.MessageRequestTooLarge}
+		}
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			return checkout.Errorf(checkout.CodeUnsupportedMediaType, "The request body must be application/json.")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, checkout.MaxBodyBytes+1)
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		id, err := s.Auth.Authenticate(w, r)
+		if err != nil {
+			if checkout.ErrorCode(err) == checkout.CodeInternal {
+				return fmt.Errorf("%w: %v", errUnauthenticated, err)
+			}
+			return err
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, id)))
+		return nil
+	})
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer (the simulator
+// hijacks connections to drop responses).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if strings.HasPrefix(r.URL.Path, "/api/") || rec.status >= 500 {
+			s.logger.InfoContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "dur", time.Since(start).Round(time.Microsecond))
+		}
+	})
+}
+
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), s.ReadyTimeout)
+	defer cancel()
+	if err := s.Service.Store.Ping(ctx); err != nil {
+		s.logger.WarnContext(ctx, "readyz: store does not answer", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *server) config(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, checkout.ConfigResponse{Stripe: s.Stripe})
+	return nil
+}
+
+func (s *server) products(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.Service.Products(r.Context())
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []checkout.Product{}
+	}
+	writeJSON(w, http.StatusOK, checkout.ProductsResponse{Products: ps})
+	return nil
+}
+
+func (s *server) getCart(w http.ResponseWriter, r *http.Request) error {
+	cart, err := s.Service.Cart(r.Context(), UserID(r.Context()))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, checkout.CartResponse{Cart: cart})
+	return nil
+}
+
+func (s *server) putCart(w http.ResponseWriter, r *http.Request) error {
+	var req checkout.CartRequest
+	if err := checkout.Decode(r.Body, &req); err != nil {
+		return err
+	}
+	cart, err := s.Service.PutCart(r.Context(), UserID(r.Context()), req.Items)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, checkout.CartResponse{Cart: cart})
+	return nil
+}
+
+func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
+	req, err := checkout.DecodeValidateRequest(r.Body)
+	if err != nil {
+		return err
+	}
+	resp, err := s.Service.Validate(r.Context(), UserID(r.Context()), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *server) checkout(w http.ResponseWriter, r *http.Request) error {
+	var req checkout.CartRequest
+	if err := checkout.Decode(r.Body, &req); err != nil {
+		return err
+	}
+	resp, err := s.Service.Checkout(r.Context(), UserID(r.Context()), req.Items, baseURL(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *server) order(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.Service.Order(r.Context(), UserID(r.Context()), mux.Vars(r)["payment_intent_id"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, checkout.OrderResponse{Order: o})
+	return nil
+}
+
+func (s *server) webhook(w http.ResponseWriter, r *http.Request) error {
+	payload, err := io.ReadAll(r.Body)
+	if err != nil {
+		return &checkout.Error{Code: checkout.CodeRequestTooLarge, Message: checkout.MessageRequestTooLarge}
+	}
+	applied, err := s.Service.HandleWebhook(r.Context(), payload, r.Header.Get("Stripe-Signature"))
+	if err != nil {
+		return err
+	}
+	// Stripe ignores the body; it tells people reading logs about replays.
+	writeJSON(w, http.StatusOK, map[string]bool{"received": true, "duplicate": !applied})
+	return nil
+}
+
+// baseURL is the origin the shopper used, for Stripe's return URLs.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}

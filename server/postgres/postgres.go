@@ -1,0 +1,253 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the embedded migrations, in tern's format
+// (NNN_name.sql with an optional "---- create above / drop below ----").
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the directory is embedded: cannot happen
+	}
+	return sub
+}
+
+// VersionTable is the table in which tern records the schema version.
+const VersionTable = "public.onecharge_schema_version"
+
+// migrationLock is the key of the session-level advisory lock held while
+// migrating, so that processes starting together migrate one at a time.
+const migrationLock = int64(0x6f6e6563_68726731) // "onechrg1"
+
+// Config configures Open.
+type Config struct {
+	// URL is the connection string, for example
+	// postgres://user:password@host:5432/db?sslmode=disable.
+	URL string
+	// MaxConns caps the pool; 0 keeps pgxpool's default.
+	MaxConns int32
+	// Tracer, when set, traces every query of the pool (tests count
+	// round trips with it). It may also implement pgx.BatchTracer.
+	Tracer pgx.QueryTracer
+	// Logger receives migration and retry messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// DB is the PostgreSQL checkoutsvc.Store. It is safe for concurrent use.
+type DB struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+// Open connects to cfg.URL, applies the embedded migrations that are not
+// applied yet and returns the store. Applying is idempotent, and a
+// session-level advisory lock serializes processes that start together.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, errors.New("postgres: invalid database URL")
+	}
+	if cfg.MaxConns > 0 {
+		poolCfg.MaxConns = cfg.MaxConns
+	}
+
+	migrateCfg := poolCfg.ConnConfig.Copy()
+	if err := migrateDB(ctx, migrateCfg, logger); err != nil {
+		return nil, err
+	}
+
+	poolCfg.ConnConfig.Tracer = cfg.Tracer
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, translate("open pool", err)
+	}
+	return &DB{pool: pool, logger: logger}, nil
+}
+
+// migrateDB applies the pending migrations over a connection of its own,
+// closed afterwards (which also drops the advisory lock if unlocking failed).
+func migrateDB(ctx context.Context, cfg *pgx.ConnConfig, logger *slog.Logger) (err error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return translate("connect", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	if _, err := conn.Exec(ctx, "select pg_advisory_lock($1)", migrationLock); err != nil {
+		return translate("migrate: lock", err)
+	}
+	defer func() {
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock($1)", migrationLock); uerr != nil && err == nil {
+			err = translate("migrate: unlock", uerr)
+		}
+	}()
+
+	m, err := migrate.NewMigrator(ctx, conn, VersionTable)
+	if err != nil {
+		return translate("migrate: version table", err)
+	}
+	if err := m.LoadMigrations(Migrations()); err != nil {
+		return fmt.Errorf("postgres: migrate: load: %w", err)
+	}
+	m.OnStart = func(seq int32, name, direction, _ string) {
+		logger.Info("applying migration", "sequence", seq, "name", name, "direction", direction)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		var merr migrate.MigrationPgError
+		if errors.As(err, &merr) {
+			return translate("migrate: "+merr.MigrationName, merr.PgError)
+		}
+		return translate("migrate", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (db *DB) Close() { db.pool.Close() }
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return translate("ping", db.pool.Ping(ctx))
+}
+
+// Error is a database failure translated at the store's edge. Its message
+// names the operation, the SQLSTATE and the constraint, never SQL text or
+// the values involved; Unwrap returns the driver's error (a
+// *pgconn.PgError when the server refused a statement), so errors.Is
+// still finds context.Canceled and context.DeadlineExceeded.
+type Error struct {
+	Op         string // what the store was doing, e.g. "upsert cart"
+	Code       string // SQLSTATE, "" when the server did not answer
+	Constraint string // violated constraint, if any
+	Err        error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("postgres: ")
+	b.WriteString(e.Op)
+	switch {
+	case e.Code != "":
+		fmt.Fprintf(&b, ": SQLSTATE %s", e.Code)
+		if e.Constraint != "" {
+			fmt.Fprintf(&b, " on %s", e.Constraint)
+		}
+	case errors.Is(e.Err, context.Canceled), errors.Is(e.Err, context.DeadlineExceeded):
+		fmt.Fprintf(&b, ": %v", e.Err)
+	case errors.As(e.Err, new(plainError)):
+		fmt.Fprintf(&b, ": %v", e.Err)
+	case errors.As(e.Err, new(*pgconn.ConnectError)), errors.As(e.Err, new(net.Error)):
+		b.WriteString(": database unavailable")
+	default:
+		b.WriteString(": database error")
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// translate wraps a driver error into an *Error; nil stays nil.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var own *Error
+	if errors.As(err, &own) {
+		return err
+	}
+	e := &Error{Op: op, Err: err}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		e.Code, e.Constraint = pgErr.Code, pgErr.ConstraintName
+	}
+	return e
+}
+
+// plainError is an error of the store's own, safe to print in full.
+type plainError string
+
+func (e plainError) Error() string { return string(e) }
+
+// ErrInvalidUserID is returned when a user id is not a UUID: a caller bug.
+var ErrInvalidUserID error = plainError("postgres: user id is not a UUID")
+
+// errNoKey is returned when a method needs an existing key row.
+var errNoKey error = plainError("idempotency key not found")
+
+// Serialization failures and deadlocks abort a transaction that may succeed
+// when run again.
+const (
+	sqlstateSerializationFailure = "40001"
+	sqlstateDeadlockDetected     = "40P01"
+	maxAttempts                  = 5
+)
+
+// inTx runs fn in a transaction, again (up to maxAttempts times in all)
+// when the transaction fails with a serialization failure or a deadlock.
+func (db *DB) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, db.pool, fn)
+		if err == nil {
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		retry := errors.As(err, &pgErr) &&
+			(pgErr.Code == sqlstateSerializationFailure || pgErr.Code == sqlstateDeadlockDetected)
+		if !retry || attempt == maxAttempts {
+			return translate(op, err)
+		}
+		db.logger.Debug("retrying transaction", "op", op, "attempt", attempt, "sqlstate", pgErr.Code)
+		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return translate(op, ctx.Err())
+		}
+	}
+}
+
+// parseUser checks that id is a UUID (8-4-4-4-12 hexadecimal digits) and
+// returns it in lower case, as PostgreSQL prints a uuid. Checking here
+// keeps a caller's bug from reaching the server as an SQL error.
+func parseUser(id string) (string, error) {
+	if len(id) != 36 {
+		return "", ErrInvalidUserID
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", ErrInvalidUserID
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return "", ErrInvalidUserID
+			}
+		}
+	}
+	return strings.ToLower(id), nil
+}
