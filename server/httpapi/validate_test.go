@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
+	"github.com/onecharge/onecharge/server/postgres/pgtest"
 	"github.com/onecharge/onecharge/server/stripesim"
 	"github.com/onecharge/onecharge/server/testenv"
 	"github.com/onecharge/onecharge/shared/checkout"
@@ -523,4 +525,55 @@ type failingGateway struct {
 
 func (g failingGateway) CreatePaymentIntent(context.Context, checkoutsvc.CreateIntentParams) (checkoutsvc.PaymentIntent, error) {
 	return checkoutsvc.PaymentIntent{}, g.err
+}
+
+// TestLeanReplayPath: a replay of a valid key with unchanged items makes no
+// Stripe call and at most two round trips to PostgreSQL.
+func TestLeanReplayPath(t *testing.T) {
+	tracer := &pgtest.RoundTrips{}
+	calls := &countingGateway{}
+	env := testenv.New(t, testenv.Options{Store: testenv.Postgres, Tracer: tracer, WrapGateway: calls.wrap})
+	c := env.NewClient(t)
+	first, r := c.Validate(mugCard)
+	require.Equal(t, http.StatusOK, r.Status)
+	// The first replay also prepares the statements (pgx caches them per
+	// connection); the second shows the steady state.
+	for _, phase := range []string{"warm", "counted"} {
+		before := calls.n.Load()
+		var resp checkout.ValidateResponse
+		trips := tracer.Count(func() { resp, r = c.Validate(withKey(mugCard, first.IdempotencyKey)) })
+		require.Equal(t, http.StatusOK, r.Status)
+		assert.Equal(t, first.PaymentIntent.ID, resp.PaymentIntent.ID)
+		assert.Equal(t, before, calls.n.Load(), "%s: no Stripe call", phase)
+		if phase == "counted" {
+			assert.LessOrEqual(t, trips, int64(2), "round trips: %q", tracer.Queries())
+			t.Logf("replay: %d round trips: %q", trips, tracer.Queries())
+		}
+	}
+}
+
+// countingGateway counts calls to Stripe.
+type countingGateway struct {
+	checkoutsvc.Gateway
+	n atomic.Int64
+}
+
+func (g *countingGateway) wrap(inner checkoutsvc.Gateway) checkoutsvc.Gateway {
+	g.Gateway = inner
+	return g
+}
+
+func (g *countingGateway) CreatePaymentIntent(ctx context.Context, p checkoutsvc.CreateIntentParams) (checkoutsvc.PaymentIntent, error) {
+	g.n.Add(1)
+	return g.Gateway.CreatePaymentIntent(ctx, p)
+}
+
+func (g *countingGateway) UpdatePaymentIntent(ctx context.Context, id string, amount int64, currency, key string) (checkoutsvc.PaymentIntent, error) {
+	g.n.Add(1)
+	return g.Gateway.UpdatePaymentIntent(ctx, id, amount, currency, key)
+}
+
+func (g *countingGateway) GetPaymentIntent(ctx context.Context, id string) (checkoutsvc.PaymentIntent, error) {
+	g.n.Add(1)
+	return g.Gateway.GetPaymentIntent(ctx, id)
 }

@@ -3,9 +3,6 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,47 +228,10 @@ func TestApplyEventOneOrder(t *testing.T) {
 	assert.Equal(t, 3, events)
 }
 
-// roundTrips counts what the pool sends: a query, or a whole pipelined
-// batch, is one round trip.
-type roundTrips struct {
-	mu      sync.Mutex
-	n       atomic.Int64
-	queries []string
-}
-
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	r.add(d.SQL)
-	return ctx
-}
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
-	r.add("batch of " + strings.Repeat("q", d.Batch.Len()))
-	return ctx
-}
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
-func (r *roundTrips) add(sql string) {
-	r.n.Add(1)
-	r.mu.Lock()
-	r.queries = append(r.queries, strings.Join(strings.Fields(sql), " "))
-	r.mu.Unlock()
-}
-
-// count returns how many round trips fn takes.
-func (r *roundTrips) count(fn func()) int64 {
-	r.mu.Lock()
-	r.queries = nil
-	r.mu.Unlock()
-	before := r.n.Load()
-	fn()
-	return r.n.Load() - before
-}
-
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tracer := &roundTrips{}
+	tracer := &pgtest.RoundTrips{}
 	db, _ := open(t, postgres.Config{Tracer: tracer, MaxConns: 1})
 	user := "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
 	key, err := checkout.NewKey()
@@ -279,7 +239,7 @@ func TestRoundTrips(t *testing.T) {
 	lines := []checkout.Line{{ProductID: "tshirt", Name: "Onecharge T-Shirt", Quantity: 2, UnitAmount: 2500}}
 	cart := []checkout.Item{{ProductID: "tshirt", Quantity: 2}}
 	now := time.Now()
-	claims := tracer.count(func() {
+	claims := tracer.Count(func() {
 		_, err = db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Cart: cart, Now: now},
 			func(*checkoutsvc.KeyRecord) checkoutsvc.Decision {
 				return checkoutsvc.Decision{Kind: checkoutsvc.DecideInsert, Record: checkoutsvc.KeyRecord{
@@ -287,7 +247,7 @@ func TestRoundTrips(t *testing.T) {
 			})
 	})
 	require.NoError(t, err)
-	t.Logf("ClaimKey (insert): %d round trips: %q", claims, tracer.queries)
+	t.Logf("ClaimKey (insert): %d round trips: %q", claims, tracer.Queries())
 	rec, err := db.RecordPaymentIntent(ctx, key, checkoutsvc.PaymentIntent{ID: "pi_rt", ClientSecret: "s", Status: "requires_payment_method", Amount: 5000, Currency: "usd"}, now)
 	require.NoError(t, err)
 
@@ -295,19 +255,19 @@ func TestRoundTrips(t *testing.T) {
 	// statements per connection); the figures are those of the steady state.
 	for _, name := range []string{"Warm", "Counted"} {
 		var lookup, replay, miss int64
-		lookup = tracer.count(func() {
+		lookup = tracer.Count(func() {
 			products, got, err := db.Lookup(ctx, []string{"tshirt", "mug"}, key)
 			require.NoError(t, err)
 			assert.Len(t, products, 2)
 			require.NotNil(t, got)
 			assert.Equal(t, rec, *got)
 		})
-		replay = tracer.count(func() {
+		replay = tracer.Count(func() {
 			ok, err := db.ReplayKey(ctx, rec, cart, now)
 			require.NoError(t, err)
 			assert.True(t, ok)
 		})
-		miss = tracer.count(func() {
+		miss = tracer.Count(func() {
 			other := rec
 			other.PIStatus = "succeeded"
 			ok, err := db.ReplayKey(ctx, other, cart, now)
@@ -321,7 +281,7 @@ func TestRoundTrips(t *testing.T) {
 			assert.Equal(t, int64(1), miss, "ReplayKey is one round trip when it misses too")
 		}
 	}
-	noKey := tracer.count(func() {
+	noKey := tracer.Count(func() {
 		_, got, err := db.Lookup(ctx, []string{"tshirt"}, "")
 		require.NoError(t, err)
 		assert.Nil(t, got)

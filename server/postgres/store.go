@@ -184,6 +184,9 @@ with k as (
 )
 select exists (select from k)`
 
+// sqlKeyByID reads one key row.
+const sqlKeyByID = `select ` + keyColumns + ` from idempotency_keys where key = $1`
+
 // keyColumns are the columns scanned by scanKey, in its order.
 const keyColumns = `key, user_id::text, payment_method, items, amount, currency,
  create_amount, create_currency, coalesce(payment_intent_id, ''), client_secret,
@@ -212,7 +215,7 @@ func scanKey(row pgx.Row) (checkoutsvc.KeyRecord, error) {
 
 // GetKey returns the key's row.
 func (db *DB) GetKey(ctx context.Context, key string) (checkoutsvc.KeyRecord, bool, error) {
-	rec, err := scanKey(db.pool.QueryRow(ctx, `select `+keyColumns+` from idempotency_keys where key = $1`, key))
+	rec, err := scanKey(db.pool.QueryRow(ctx, sqlKeyByID, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return checkoutsvc.KeyRecord{}, false, nil
 	} else if err != nil {
@@ -233,7 +236,7 @@ func (db *DB) Lookup(ctx context.Context, ids []string, key string) (map[string]
 		return err
 	})
 	if key != "" {
-		b.Queue(`select `+keyColumns+` from idempotency_keys where key = $1`, key).QueryRow(func(row pgx.Row) error {
+		b.Queue(sqlKeyByID, key).QueryRow(func(row pgx.Row) error {
 			r, err := scanKey(row)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: the benchmarks, each figure measured with its floor in the
+# same run, five times; prints median ratios (tools/benchreport).
+#   ReplayPath       / pgbench running the same SQL, same concurrency, same PostgreSQL
+#   ValidateReplay   / a minimal net/http JSON handler on this machine
+#   Bundle           / an empty Go syscall/js program (brotli -q 11 bytes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+COUNT=${BENCH_COUNT:-5}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+echo "running benchmarks ($COUNT runs each; raw output in the log below)" >&2
+scripts/with-postgres.sh $GO test -run '^$' -bench . -benchtime 2000x -count "$COUNT" \
+	./server/postgres/ ./server/httpapi/ ./wasm/ | tee "$out" >&2
+echo
+$GO run ./tools/benchreport < "$out"
