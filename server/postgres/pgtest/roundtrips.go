@@ -47,7 +47,6 @@ func (r *RoundTrips) Count(fn func()) int64 {
 	return r.n.Load() - before
 }
 
-
 // Queries returns the statements of the last Count, whitespace folded.
 func (r *RoundTrips) Queries() []string {
 	r.mu.Lock()
