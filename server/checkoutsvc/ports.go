@@ -3,6 +3,7 @@ package checkoutsvc
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/onecharge/onecharge/shared/checkout"
@@ -263,3 +264,45 @@ var (
 	ErrUnexpectedState    = errors.New("payment intent in unexpected state")
 	ErrBadSignature       = errors.New("webhook signature invalid")
 )
+
+// ErrInvalidUserID is returned for a user id that is not a UUID: a
+// caller's bug (authenticators issue UUIDs), caught before it reaches a
+// store.
+var ErrInvalidUserID = errors.New("user id is not a UUID")
+
+// ParseUserID checks that id is a UUID (8-4-4-4-12 hexadecimal digits) and
+// returns it in lower case, as PostgreSQL prints a uuid.
+func ParseUserID(id string) (string, error) {
+	if len(id) != 36 {
+		return "", ErrInvalidUserID
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", ErrInvalidUserID
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return "", ErrInvalidUserID
+			}
+		}
+	}
+	return strings.ToLower(id), nil
+}
+
+// OrderStatusOf maps a key row's PaymentIntent status to the status GET
+// /api/orders reports while no order is recorded: succeeded is paid;
+// canceled, and requires_payment_method once a webhook was seen (a
+// payment_failed event left it there), are failed; anything else is
+// pending.
+func OrderStatusOf(piStatus string, webhookSeen bool) string {
+	switch {
+	case piStatus == StatusSucceeded:
+		return checkout.OrderPaid
+	case piStatus == StatusCanceled, piStatus == StatusRequiresPaymentMethod && webhookSeen:
+		return checkout.OrderFailed
+	}
+	return checkout.OrderPending
+}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/onecharge/onecharge/server/checkoutsvc"
 )
 
 // Authenticator tells which user a request belongs to. A shop plugs its own
@@ -82,23 +84,8 @@ func newUUID() (string, error) {
 }
 
 func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
+	_, err := checkoutsvc.ParseUserID(s)
+	return err == nil && strings.ToLower(s) == s
 }
 
 type userKey struct{}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +78,7 @@ func New() *Store {
 }
 
 // ErrInvalidUserID is returned when a user id is not a UUID: a caller bug.
-var ErrInvalidUserID = errors.New("memstore: user id is not a UUID")
+var ErrInvalidUserID = checkoutsvc.ErrInvalidUserID
 
 var errNoKey = errors.New("memstore: idempotency key not found")
 
@@ -477,7 +476,7 @@ func (s *Store) GetOrder(ctx context.Context, userID, piID string) (checkout.Ord
 		return checkout.OrderStatus{}, false, nil
 	}
 	st := checkout.OrderStatus{
-		Status:   keyOrderStatus(row.PIStatus, !row.WebhookSeenAt.IsZero()),
+		Status:   checkoutsvc.OrderStatusOf(row.PIStatus, !row.WebhookSeenAt.IsZero()),
 		Amount:   row.Amount,
 		Currency: row.Currency,
 		Items:    append([]checkout.Line{}, row.Items...),
@@ -486,21 +485,6 @@ func (s *Store) GetOrder(ctx context.Context, userID, piID string) (checkout.Ord
 		st.Amount, st.Currency = row.PIAmount, row.PICurrency
 	}
 	return st, true, nil
-}
-
-// keyOrderStatus maps a key row's PaymentIntent status to an order status:
-// succeeded is paid; canceled, and requires_payment_method once a webhook
-// was seen (a payment_failed event left it there), are failed; anything
-// else is pending.
-func keyOrderStatus(piStatus string, webhookSeen bool) string {
-	switch {
-	case piStatus == checkoutsvc.StatusSucceeded:
-		return checkout.OrderPaid
-	case piStatus == checkoutsvc.StatusCanceled,
-		piStatus == checkoutsvc.StatusRequiresPaymentMethod && webhookSeen:
-		return checkout.OrderFailed
-	}
-	return checkout.OrderPending
 }
 
 // terminal reports whether a PaymentIntent status can never change again.
@@ -523,24 +507,5 @@ func normTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-// parseUser checks that id is a UUID (8-4-4-4-12 hexadecimal digits) and
-// returns it in lower case, as PostgreSQL prints a uuid.
-func parseUser(id string) (string, error) {
-	if len(id) != 36 {
-		return "", ErrInvalidUserID
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return "", ErrInvalidUserID
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return "", ErrInvalidUserID
-			}
-		}
-	}
-	return strings.ToLower(id), nil
-}
+// parseUser checks the user id before it reaches the store.
+func parseUser(id string) (string, error) { return checkoutsvc.ParseUserID(id) }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+	"github.com/onecharge/onecharge/server/checkoutsvc"
 )
 
 //go:embed migrations/*.sql
@@ -192,7 +193,7 @@ type plainError string
 func (e plainError) Error() string { return string(e) }
 
 // ErrInvalidUserID is returned when a user id is not a UUID: a caller bug.
-var ErrInvalidUserID error = plainError("postgres: user id is not a UUID")
+var ErrInvalidUserID = checkoutsvc.ErrInvalidUserID
 
 // errNoKey is returned when a method needs an existing key row.
 var errNoKey error = plainError("idempotency key not found")
@@ -229,25 +230,5 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error 
 	}
 }
 
-// parseUser checks that id is a UUID (8-4-4-4-12 hexadecimal digits) and
-// returns it in lower case, as PostgreSQL prints a uuid. Checking here
-// keeps a caller's bug from reaching the server as an SQL error.
-func parseUser(id string) (string, error) {
-	if len(id) != 36 {
-		return "", ErrInvalidUserID
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return "", ErrInvalidUserID
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return "", ErrInvalidUserID
-			}
-		}
-	}
-	return strings.ToLower(id), nil
-}
+// parseUser checks the user id before it reaches the store.
+func parseUser(id string) (string, error) { return checkoutsvc.ParseUserID(id) }

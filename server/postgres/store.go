@@ -604,7 +604,7 @@ select user_id::text, pi_status, webhook_seen_at is not null, amount, currency, 
 			return checkout.OrderStatus{}, false, nil
 		}
 		st = key.st
-		st.Status = keyOrderStatus(key.status, key.webhookSeen)
+		st.Status = checkoutsvc.OrderStatusOf(key.status, key.webhookSeen)
 		if key.piCurrency != "" {
 			st.Amount, st.Currency = key.piAmount, key.piCurrency
 		}
@@ -615,21 +615,6 @@ select user_id::text, pi_status, webhook_seen_at is not null, amount, currency, 
 		st.Items = []checkout.Line{}
 	}
 	return st, true, nil
-}
-
-// keyOrderStatus maps a key row's PaymentIntent status to an order status:
-// succeeded is paid; canceled, and requires_payment_method once a webhook
-// was seen (a payment_failed event left it there), are failed; anything
-// else is pending.
-func keyOrderStatus(piStatus string, webhookSeen bool) string {
-	switch {
-	case piStatus == checkoutsvc.StatusSucceeded:
-		return checkout.OrderPaid
-	case piStatus == checkoutsvc.StatusCanceled,
-		piStatus == checkoutsvc.StatusRequiresPaymentMethod && webhookSeen:
-		return checkout.OrderFailed
-	}
-	return checkout.OrderPending
 }
 
 // jsonArray encodes a slice as a JSON array; nil becomes [].
