@@ -1,3 +1,5 @@
+//go:build !js
+
 package checkout
 
 import (
@@ -10,13 +12,17 @@ import (
 // Decode reads exactly one JSON value from r into v. Unknown fields, wrong
 // types, trailing data and bodies over MaxBodyBytes are rejected; every
 // error is an *Error (CodeInvalidRequest or CodeRequestTooLarge).
+//
+// Decode uses encoding/json and exists in native builds only (see the
+// package documentation); ParseValidateRequest applies the same rules to a
+// ValidateRequest in every build.
 func Decode(r io.Reader, v any) error {
 	data, err := io.ReadAll(io.LimitReader(r, MaxBodyBytes+1))
 	if err != nil {
-		return Errorf(CodeInvalidRequest, "The request body could not be read.")
+		return NewError(CodeInvalidRequest, "The request body could not be read.")
 	}
 	if len(data) > MaxBodyBytes {
-		return &Error{Code: CodeRequestTooLarge, Message: MessageRequestTooLarge}
+		return requestBodyError(&jsonError{kind: errJSONTooLarge})
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -24,10 +30,10 @@ func Decode(r io.Reader, v any) error {
 		return decodeError(err)
 	}
 	if dec.More() {
-		return Errorf(CodeInvalidRequest, "The request body must hold one JSON value.")
+		return requestBodyError(&jsonError{kind: errJSONTrailing})
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Errorf(CodeInvalidRequest, "The request body must hold one JSON value.")
+		return requestBodyError(&jsonError{kind: errJSONTrailing})
 	}
 	return nil
 }
@@ -37,17 +43,14 @@ func decodeError(err error) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		if typeErr.Field != "" {
-			return Errorf(CodeInvalidRequest, "Field %q has the wrong type.", typeErr.Field)
-		}
-		return Errorf(CodeInvalidRequest, "The request body has the wrong type.")
+		return requestBodyError(&jsonError{kind: errJSONType, field: typeErr.Field})
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return Errorf(CodeInvalidRequest, "The request body is not valid JSON.")
+		return requestBodyError(&jsonError{kind: errJSONSyntax})
 	case errors.Is(err, io.EOF):
-		return Errorf(CodeInvalidRequest, "The request body is empty.")
+		return requestBodyError(&jsonError{kind: errJSONEmpty})
 	}
 	// json reports unknown fields as `json: unknown field "x"`.
-	return Errorf(CodeInvalidRequest, "The request body is invalid: %s.", trimJSONPrefix(err.Error()))
+	return NewError(CodeInvalidRequest, "The request body is invalid: "+trimJSONPrefix(err.Error())+".")
 }
 
 func trimJSONPrefix(s string) string {
@@ -66,23 +69,4 @@ func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
 		return req, err
 	}
 	return req, req.Validate()
-}
-
-// Validate applies the catalog-free rules to a decoded request.
-func (req ValidateRequest) Validate() error {
-	if req.IdempotencyKey != "" {
-		if _, err := ParseKey(req.IdempotencyKey); err != nil {
-			return err
-		}
-	}
-	if err := ValidateEmail(req.Email); err != nil {
-		return err
-	}
-	if err := ValidateItems(req.Items); err != nil {
-		return err
-	}
-	if _, err := ParsePaymentMethod(string(req.PaymentMethod)); err != nil {
-		return err
-	}
-	return nil
 }

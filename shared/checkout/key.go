@@ -1,9 +1,9 @@
 package checkout
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -18,10 +18,8 @@ const (
 	MaxKeyLength = 255
 )
 
-// NewKey returns a fresh idempotency key read from crypto/rand.
-func NewKey() (string, error) { return NewKeyFrom(rand.Reader) }
-
 // NewKeyFrom returns a key read from r; tests pass a deterministic reader.
+// NewKey (native builds) reads crypto/rand.
 func NewKeyFrom(r io.Reader) (string, error) {
 	b := make([]byte, KeyBytes)
 	if _, err := io.ReadFull(r, b); err != nil {
@@ -38,13 +36,13 @@ func ParseKey(s string) (string, error) {
 	body, ok := strings.CutPrefix(s, KeyPrefix)
 	switch {
 	case !ok:
-		return "", Errorf(CodeInvalidRequest, "idempotency_key must start with %q.", KeyPrefix)
+		return "", NewError(CodeInvalidRequest, "idempotency_key must start with "+strconv.Quote(KeyPrefix)+".")
 	case len(s) > MaxKeyLength:
-		return "", Errorf(CodeInvalidRequest, "idempotency_key is longer than %d characters.", MaxKeyLength)
+		return "", NewError(CodeInvalidRequest, "idempotency_key is longer than "+strconv.Itoa(MaxKeyLength)+" characters.")
 	case len(body) < MinKeyBody:
-		return "", Errorf(CodeInvalidRequest, "idempotency_key is too short.")
+		return "", NewError(CodeInvalidRequest, "idempotency_key is too short.")
 	case !isToken(body):
-		return "", Errorf(CodeInvalidRequest, "idempotency_key has characters outside [A-Za-z0-9_-].")
+		return "", NewError(CodeInvalidRequest, "idempotency_key has characters outside [A-Za-z0-9_-].")
 	}
 	return s, nil
 }

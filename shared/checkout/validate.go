@@ -1,6 +1,7 @@
 package checkout
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -26,22 +27,22 @@ const (
 // The error is an *Error with CodeInvalidItems.
 func ValidateItems(items []Item) error {
 	if len(items) == 0 {
-		return Errorf(CodeInvalidItems, "The order has no items.")
+		return NewError(CodeInvalidItems, "The order has no items.")
 	}
 	if len(items) > MaxLines {
-		return Errorf(CodeInvalidItems, "The order has %d lines; at most %d are allowed.", len(items), MaxLines)
+		return NewError(CodeInvalidItems, "The order has "+strconv.Itoa(len(items))+" lines; at most "+strconv.Itoa(MaxLines)+" are allowed.")
 	}
 	seen := make(map[string]bool, len(items))
 	for i, it := range items {
 		if err := ValidateProductID(it.ProductID); err != nil {
-			return Errorf(CodeInvalidItems, "Item %d: %s", i+1, err.(*Error).Message)
+			return NewError(CodeInvalidItems, "Item "+strconv.Itoa(i+1)+": "+err.(*Error).Message)
 		}
 		if seen[it.ProductID] {
-			return Errorf(CodeInvalidItems, "Product %q appears more than once.", it.ProductID)
+			return NewError(CodeInvalidItems, "Product "+strconv.Quote(it.ProductID)+" appears more than once.")
 		}
 		seen[it.ProductID] = true
 		if err := ValidateQuantity(it.Quantity); err != nil {
-			return Errorf(CodeInvalidItems, "Item %d: %s", i+1, err.(*Error).Message)
+			return NewError(CodeInvalidItems, "Item "+strconv.Itoa(i+1)+": "+err.(*Error).Message)
 		}
 	}
 	return nil
@@ -50,7 +51,7 @@ func ValidateItems(items []Item) error {
 // ValidateQuantity checks that q is within MinQuantity..MaxQuantity.
 func ValidateQuantity(q int) error {
 	if q < MinQuantity || q > MaxQuantity {
-		return Errorf(CodeInvalidItems, "quantity %d is outside %d..%d.", q, MinQuantity, MaxQuantity)
+		return NewError(CodeInvalidItems, "quantity "+strconv.Itoa(q)+" is outside "+strconv.Itoa(MinQuantity)+".."+strconv.Itoa(MaxQuantity)+".")
 	}
 	return nil
 }
@@ -59,10 +60,10 @@ func ValidateQuantity(q int) error {
 // [A-Za-z0-9_-].
 func ValidateProductID(id string) error {
 	if id == "" {
-		return Errorf(CodeInvalidItems, "product_id is missing.")
+		return NewError(CodeInvalidItems, "product_id is missing.")
 	}
 	if len(id) > MaxProductID || !isToken(id) {
-		return Errorf(CodeInvalidItems, "product_id is not a valid product id.")
+		return NewError(CodeInvalidItems, "product_id is not a valid product id.")
 	}
 	return nil
 }
@@ -74,7 +75,7 @@ func ParsePaymentMethod(s string) (PaymentMethod, error) {
 	case MethodCard, MethodCardTest, MethodCashOnDelivery:
 		return m, nil
 	}
-	return "", Errorf(CodeInvalidPaymentMethod, "payment_method must be one of CARD, CARD_TEST, CASH_ON_DELIVERY.")
+	return "", NewError(CodeInvalidPaymentMethod, "payment_method must be one of CARD, CARD_TEST, CASH_ON_DELIVERY.")
 }
 
 // ValidateEmail accepts "" (email is optional) or a plausible address: at
@@ -97,7 +98,7 @@ func ValidateEmail(s string) error {
 		bad = strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f })
 	}
 	if bad {
-		return Errorf(CodeInvalidRequest, "email is not a valid address.")
+		return NewError(CodeInvalidRequest, "email is not a valid address.")
 	}
 	return nil
 }
@@ -113,17 +114,36 @@ func PriceItems(items []Item, lookup func(id string) (Product, bool)) (Order, er
 	for _, it := range items {
 		p, ok := lookup(it.ProductID)
 		if !ok || !p.Active {
-			return Order{}, Errorf(CodeInvalidItems, "Product %q is not for sale.", it.ProductID)
+			return Order{}, NewError(CodeInvalidItems, "Product "+strconv.Quote(it.ProductID)+" is not for sale.")
 		}
 		if order.Currency == "" {
 			order.Currency = p.Currency
 		} else if order.Currency != p.Currency {
-			return Order{}, Errorf(CodeInvalidItems, "Products in one order must share one currency.")
+			return Order{}, NewError(CodeInvalidItems, "Products in one order must share one currency.")
 		}
 		order.Items = append(order.Items, Line{ProductID: p.ID, Name: p.Name, Quantity: it.Quantity, UnitAmount: p.UnitAmount})
 		order.Amount += p.UnitAmount * int64(it.Quantity)
 	}
 	return order, nil
+}
+
+// Validate applies the catalog-free rules to a decoded request.
+func (req ValidateRequest) Validate() error {
+	if req.IdempotencyKey != "" {
+		if _, err := ParseKey(req.IdempotencyKey); err != nil {
+			return err
+		}
+	}
+	if err := ValidateEmail(req.Email); err != nil {
+		return err
+	}
+	if err := ValidateItems(req.Items); err != nil {
+		return err
+	}
+	if _, err := ParsePaymentMethod(string(req.PaymentMethod)); err != nil {
+		return err
+	}
+	return nil
 }
 
 // isToken reports whether s consists of [A-Za-z0-9_-] only.

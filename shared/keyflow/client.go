@@ -1,0 +1,332 @@
+package keyflow
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/onecharge/onecharge/shared/checkout"
+)
+
+// Defaults of New.
+const (
+	DefaultMaxAttempts   = 4
+	DefaultBaseDelay     = 250 * time.Millisecond
+	DefaultMaxDelay      = 4 * time.Second
+	DefaultMaxRetryAfter = 30 * time.Second
+)
+
+// ValidatePath is the path of ValidateOrderItemsInsert (CONTRACT.md section 5).
+const ValidatePath = "/api/orders/validate"
+
+// Client runs the idempotency-key lifecycle against the onecharge API.
+// Create it with New (a Client literal has no Store or Transport); its
+// exported fields are configuration, to be set before use (zero values mean
+// the defaults). Its methods are safe for concurrent use.
+type Client struct {
+	// BaseURL is prepended to API paths; "" means the page's own origin.
+	BaseURL string
+	// MaxAttempts is the number of requests one validation may send to
+	// ride out transient failures, the first included (default 4).
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the backoff: before retry n the client
+	// waits a random duration in [0, min(MaxDelay, BaseDelay·2^(n-1))).
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+	// MaxRetryAfter is the longest Retry-After the client waits for; a
+	// longer one ends the retries with the response's rejection (default 30s).
+	MaxRetryAfter time.Duration
+	// Sleep waits d or until ctx ends (default: a timer).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a uniformly random number in [0, 1) (default math/rand/v2).
+	Rand func() float64
+	// Now returns the current time, for Retry-After dates (default time.Now).
+	Now func() time.Time
+	// Log, when set, receives one line for every retry, rotation and clear.
+	Log func(msg string)
+
+	store     Store
+	transport Transport
+	turn      chan struct{} // holds a token while a validation runs
+}
+
+// New returns a Client that keeps its key in store and talks through
+// transport, with the default configuration.
+func New(store Store, transport Transport) *Client {
+	return &Client{
+		MaxAttempts:   DefaultMaxAttempts,
+		BaseDelay:     DefaultBaseDelay,
+		MaxDelay:      DefaultMaxDelay,
+		MaxRetryAfter: DefaultMaxRetryAfter,
+		Sleep:         sleep,
+		Rand:          rand.Float64,
+		Now:           time.Now,
+		store:         store,
+		transport:     transport,
+		turn:          make(chan struct{}, 1),
+	}
+}
+
+// ValidateCartItems validates an order with the server (POST
+// {BaseURL}/api/orders/validate) following CONTRACT.md section 6:
+//
+//  1. The stored key is sent, if there is one; req.IdempotencyKey is ignored.
+//  2. Network errors, 5xx and 409 request_in_progress are retried with the
+//     same key, honouring Retry-After, up to MaxAttempts requests.
+//  3. For CARD and CARD_TEST the response's key is stored, replacing a
+//     different one (rotation). CASH_ON_DELIVERY leaves the store alone.
+//  4. On 409 payment_already_completed the key is cleared and the
+//     validation is sent once more without a key (with its own transient
+//     retries); if that fails too, its error is returned.
+//  5. Every error is a *Rejection.
+//
+// A request that breaks the server's own rules (checkout's Validate) is
+// rejected without a request, with the code and status the server would
+// answer.
+//
+// Validations of one Client run one at a time: a second call waits for the
+// first to finish (or for its ctx to end), so that a double-clicked "Pay"
+// button sends the key the first call stored instead of starting a second
+// checkout session with a second PaymentIntent.
+func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+	req.IdempotencyKey = ""
+	if err := req.Validate(); err != nil {
+		return checkout.ValidateResponse{}, localRejection(err)
+	}
+	select {
+	case c.turn <- struct{}{}:
+		defer func() { <-c.turn }()
+	case <-ctx.Done():
+		return checkout.ValidateResponse{}, canceledRejection(ctx.Err())
+	}
+	req.IdempotencyKey = c.sendableKey()
+	resp, err := c.send(ctx, req)
+	if rej := (*Rejection)(nil); errors.As(err, &rej) && rej.Kind == KindAlreadyCompleted {
+		c.log("onecharge: payment already completed for the stored key; clearing it and starting a new checkout")
+		c.store.Clear()
+		req.IdempotencyKey = ""
+		resp, err = c.send(ctx, req)
+	}
+	if err != nil {
+		return checkout.ValidateResponse{}, err
+	}
+	c.remember(req.PaymentMethod, resp)
+	return resp, nil
+}
+
+// sendableKey returns the stored key, or "" when there is none or it is
+// malformed (then it is cleared: the server would reject every request
+// carrying it with 400).
+func (c *Client) sendableKey() string {
+	key, ok := c.store.Get()
+	if !ok || key == "" {
+		return ""
+	}
+	if _, err := checkout.ParseKey(key); err != nil {
+		c.log("onecharge: dropping malformed stored idempotency key: " + err.Error())
+		c.store.Clear()
+		return ""
+	}
+	return key
+}
+
+// remember stores the key of a successful CARD or CARD_TEST validation.
+func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateResponse) {
+	method := resp.PaymentMethod
+	if method == "" {
+		method = sent
+	}
+	if !method.UsesKey() || resp.IdempotencyKey == "" {
+		return
+	}
+	old, ok := c.store.Get()
+	if ok && old == resp.IdempotencyKey {
+		return
+	}
+	if ok {
+		c.log("onecharge: the server rotated the idempotency key")
+	}
+	c.store.Set(resp.IdempotencyKey)
+}
+
+// send posts req until it gets an answer that is not transient or runs out
+// of attempts.
+func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+	var zero checkout.ValidateResponse
+	httpReq := Request{
+		Method: "POST",
+		URL:    strings.TrimRight(c.BaseURL, "/") + ValidatePath,
+		Header: map[string]string{"Content-Type": "application/json", "Accept": "application/json"},
+		Body:   checkout.EncodeValidateRequest(req),
+	}
+	maxAttempts := c.MaxAttempts
+	if maxAttempts < 1 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return zero, canceledRejection(err)
+		}
+		res, err := c.transport.Do(ctx, httpReq)
+		var (
+			rej       *Rejection
+			wait      time.Duration
+			waitGiven bool
+		)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return zero, canceledRejection(ctx.Err())
+			}
+			rej = networkRejection(err)
+		case res.Status >= 200 && res.Status <= 299:
+			out, err := checkout.DecodeValidateResponse(res.Body)
+			if err != nil {
+				return zero, &Rejection{
+					Kind:    KindGeneric,
+					Code:    CodeUnexpectedResponse,
+					Message: "The server sent a response that could not be read.",
+					Status:  res.Status,
+					err:     err,
+				}
+			}
+			return out, nil
+		default:
+			rej = responseRejection(res)
+			if !retriable(res.Status, rej.Code) {
+				return zero, rej
+			}
+			wait, waitGiven = parseRetryAfter(header(res.Header, "retry-after"), c.now())
+		}
+		if attempt >= maxAttempts {
+			return zero, rej
+		}
+		if waitGiven && wait > c.maxRetryAfter() {
+			c.log("onecharge: giving up: the server asks to retry after " + wait.String())
+			return zero, rej
+		}
+		if !waitGiven {
+			wait = c.backoff(attempt)
+		}
+		c.log("onecharge: attempt " + strconv.Itoa(attempt) + " of " + strconv.Itoa(maxAttempts) +
+			" failed (" + string(rej.Code) + ", status " + strconv.Itoa(rej.Status) + "); retrying in " + wait.String())
+		if err := c.sleep(ctx, wait); err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return zero, canceledRejection(err)
+		}
+	}
+}
+
+// retriable reports whether a response is transient: any 5xx and 409
+// request_in_progress.
+func retriable(status int, code checkout.Code) bool {
+	return status >= 500 && status <= 599 ||
+		status == 409 && code == checkout.CodeRequestInProgress
+}
+
+// backoff returns the full-jitter delay before retry n (n >= 1): uniform in
+// [0, min(MaxDelay, BaseDelay·2^(n-1))).
+func (c *Client) backoff(n int) time.Duration {
+	base, ceiling := c.BaseDelay, c.MaxDelay
+	if base <= 0 {
+		base = DefaultBaseDelay
+	}
+	if ceiling <= 0 {
+		ceiling = DefaultMaxDelay
+	}
+	d := base
+	for i := 1; i < n && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	r := 0.0
+	if c.Rand != nil {
+		r = c.Rand()
+	} else {
+		r = rand.Float64()
+	}
+	if r < 0 || r >= 1 {
+		r = 0
+	}
+	return time.Duration(r * float64(d))
+}
+
+func (c *Client) maxRetryAfter() time.Duration {
+	if c.MaxRetryAfter <= 0 {
+		return DefaultMaxRetryAfter
+	}
+	return c.MaxRetryAfter
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	return sleep(ctx, d)
+}
+
+func (c *Client) log(msg string) {
+	if c.Log != nil {
+		c.Log(msg)
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// PaymentSucceeded ends the checkout after a direct (non-redirect) payment
+// succeeded: the key is cleared, so the next validation starts a new one.
+func (c *Client) PaymentSucceeded() { c.store.Clear() }
+
+// HandleRedirectReturn inspects the URL a redirect-based confirmation
+// returned to (for example after 3-D Secure). When its query carries
+// redirect_status=succeeded it clears the key and returns true; otherwise,
+// and for URLs it cannot read, it keeps the key and returns false.
+func (c *Client) HandleRedirectReturn(rawURL string) bool {
+	succeeded, ok := redirectSucceeded(rawURL)
+	if !ok || !succeeded {
+		return false
+	}
+	c.store.Clear()
+	return true
+}
+
+// StoredKey returns the stored key, if any.
+func (c *Client) StoredKey() (string, bool) { return c.store.Get() }
+
+// SetKey stores key, replacing the current one, after checking its format
+// (checkout.ParseKey; the error is a *checkout.Error).
+func (c *Client) SetKey(key string) error {
+	if _, err := checkout.ParseKey(key); err != nil {
+		return err
+	}
+	c.store.Set(key)
+	return nil
+}
+
+// ClearKey removes the stored key.
+func (c *Client) ClearKey() { c.store.Clear() }

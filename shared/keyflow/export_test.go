@@ -1,0 +1,4 @@
+package keyflow
+
+// ParseHTTPDate is parseHTTPDate, for the tests.
+var ParseHTTPDate = parseHTTPDate

@@ -1,0 +1,387 @@
+// Smoke test of the WebAssembly bundle in Node: node smoke.mjs <dir>, where
+// <dir> holds onecharge.wasm and wasm_exec.js. It stands in for the browser
+// with a Map-backed localStorage and a scripted fetch installed on
+// globalThis before the module loads, then drives every function of
+// globalThis.onecharge. Run by wasm/smoke_test.go.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+
+const dir = process.argv[2];
+if (!dir) {
+  console.error('usage: node smoke.mjs <dir with onecharge.wasm and wasm_exec.js>');
+  process.exit(2);
+}
+
+const STORAGE_KEY = 'checkout-idempotency-key';
+const K1 = 'ik_' + '1'.repeat(32);
+const K2 = 'ik_' + '2'.repeat(32);
+const K3 = 'ik_' + '3'.repeat(32);
+const K4 = 'ik_' + '4'.repeat(32);
+const ALREADY = 'Payment already completed for this session. Please clear your checkout and start a new order.';
+
+// ---- browser stand-ins, installed before the module loads ----
+
+class MemoryStorage {
+  #items = new Map();
+  getItem(k) { return this.#items.has(String(k)) ? this.#items.get(String(k)) : null; }
+  setItem(k, v) { this.#items.set(String(k), String(v)); }
+  removeItem(k) { this.#items.delete(String(k)); }
+  clear() { this.#items.clear(); }
+  get length() { return this.#items.size; }
+}
+const storage = new MemoryStorage();
+Object.defineProperty(globalThis, 'localStorage', { value: storage, configurable: true, writable: true });
+
+const calls = []; // what fetch was asked
+let script = []; // what fetch answers, in order
+globalThis.fetch = async (url, init = {}) => {
+  calls.push({
+    url: String(url),
+    method: init.method,
+    headers: { ...init.headers },
+    credentials: init.credentials,
+    body: init.body === undefined ? undefined : JSON.parse(init.body),
+    hasSignal: init.signal !== undefined,
+  });
+  const next = script.shift();
+  if (!next) throw new Error('smoke: fetch called with nothing scripted');
+  if (next.networkError) throw new TypeError('fetch failed');
+  const body = typeof next.body === 'string' ? next.body : JSON.stringify(next.body);
+  return new Response(body, { status: next.status, headers: next.headers });
+};
+
+const warnings = [];
+const realWarn = console.warn;
+console.warn = (...args) => { warnings.push(args.join(' ')); };
+
+vm.runInThisContext(readFileSync(path.join(dir, 'wasm_exec.js'), 'utf8'), { filename: 'wasm_exec.js' });
+const wasm = readFileSync(path.join(dir, 'onecharge.wasm'));
+
+// start runs a fresh instance of the module and resolves with its API.
+async function start() {
+  delete globalThis.onecharge;
+  const ready = new Promise((resolve, reject) => {
+    globalThis.__onechargeReady = resolve;
+    setTimeout(() => reject(new Error('smoke: module not ready after 10s')), 10000).unref();
+  });
+  const go = new Go();
+  const { instance } = await WebAssembly.instantiate(wasm, go.importObject);
+  go.run(instance).then(() => { if (!done) { console.error('smoke: the Go program exited'); process.exit(1); } });
+  const api = await ready;
+  delete globalThis.__onechargeReady;
+  return api;
+}
+let done = false;
+
+// ---- scripted answers ----
+
+const order = { items: [{ product_id: 'tee', name: 'Tee', quantity: 2, unit_amount: 2500 }], amount: 5000, currency: 'usd' };
+const ok = (method, key) => ({
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: key
+    ? { order, payment_method: method, idempotency_key: key, payment_intent: { id: 'pi_1', client_secret: 'pi_1_secret', status: 'requires_payment_method', amount: 5000, currency: 'usd' } }
+    : { order, payment_method: method },
+});
+const fail = (status, code, message = code, headers = {}) => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: { error: { code, message } },
+});
+const req = (payment_method = 'CARD') => ({ items: [{ product_id: 'tee', quantity: 2 }], payment_method });
+
+// validate runs one validation with the given script and returns what
+// happened: the settled value or rejection, and the requests sent.
+async function validate(request, ...answers) {
+  script = answers;
+  calls.length = 0;
+  let value, rejection;
+  try {
+    value = await globalThis.onecharge.validateCartItems(request);
+  } catch (e) {
+    rejection = e;
+  }
+  assert.equal(script.length, 0, 'every scripted answer was used');
+  return { value, rejection, calls: [...calls], keys: calls.map((c) => c.body.idempotency_key) };
+}
+
+function assertRejection(rej, kind, code, status) {
+  assert.ok(rej, `expected a rejection ${kind}/${code}`);
+  assert.deepEqual(Object.keys(rej).sort(), ['code', 'kind', 'message', 'status']);
+  assert.equal(rej.kind, kind);
+  assert.equal(rej.code, code);
+  assert.equal(rej.status, status);
+  assert.equal(typeof rej.message, 'string');
+  assert.ok(rej.message.length > 0);
+}
+
+const stored = () => storage.getItem(STORAGE_KEY);
+
+// ---- scenario 1: localStorage works ----
+{
+  const api = await start();
+  assert.equal(globalThis.onecharge, api);
+  assert.equal(await api.ready, api, 'ready resolves with the API');
+  for (const fn of ['configure', 'validateCartItems', 'getStoredIdempotencyKey', 'setIdempotencyKey',
+    'clearIdempotencyKey', 'paymentSucceeded', 'handleRedirectReturn']) {
+    assert.equal(typeof api[fn], 'function', fn);
+  }
+  assert.equal(api.getStoredIdempotencyKey(), null);
+
+  // The first validation sends no key and stores the one it gets.
+  let r = await validate(req(), ok('CARD', K1));
+  assert.equal(r.rejection, undefined, JSON.stringify(r.rejection));
+  assert.deepEqual(r.keys, [undefined]);
+  assert.ok(!('idempotency_key' in r.calls[0].body));
+  assert.equal(r.calls[0].method, 'POST');
+  assert.equal(r.calls[0].url, '/api/orders/validate');
+  assert.equal(r.calls[0].credentials, 'same-origin');
+  assert.equal(r.calls[0].headers['Content-Type'], 'application/json');
+  assert.ok(r.calls[0].hasSignal);
+  assert.deepEqual(r.calls[0].body, req());
+  assert.equal(r.value.idempotency_key, K1);
+  assert.deepEqual(r.value.order, order);
+  assert.equal(r.value.payment_intent.client_secret, 'pi_1_secret');
+  assert.equal(stored(), K1);
+  assert.equal(api.getStoredIdempotencyKey(), K1);
+
+  // The second sends it.
+  r = await validate(req(), ok('CARD', K1));
+  assert.deepEqual(r.keys, [K1]);
+  assert.equal(stored(), K1);
+
+  // Rotation overwrites.
+  r = await validate(req('CARD_TEST'), ok('CARD_TEST', K2));
+  assert.deepEqual(r.keys, [K1]);
+  assert.equal(stored(), K2);
+
+  // configure: base URL and attempts.
+  api.configure({ baseURL: 'https://shop.test/', maxAttempts: 3 });
+  r = await validate(req(), ok('CARD', K2));
+  assert.equal(r.calls[0].url, 'https://shop.test/api/orders/validate');
+  api.configure({ baseURL: '' });
+
+  // 503 then 200: retried with the same key (Retry-After 0 keeps it quick).
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': '0' }), ok('CARD', K2));
+  assert.equal(r.rejection, undefined);
+  assert.deepEqual(r.keys, [K2, K2]);
+  // A network error then 200, with the real jittered backoff.
+  r = await validate(req(), { networkError: true }, ok('CARD', K2));
+  assert.equal(r.rejection, undefined);
+  assert.deepEqual(r.keys, [K2, K2]);
+  // request_in_progress is retried too.
+  r = await validate(req(), fail(409, 'request_in_progress', 'busy', { 'Retry-After': '0' }), ok('CARD', K2));
+  assert.deepEqual(r.keys, [K2, K2]);
+
+  // maxAttempts in all: 3 network errors, then a generic rejection.
+  r = await validate(req(), { networkError: true }, { networkError: true }, { networkError: true });
+  assertRejection(r.rejection, 'generic', 'network_error', 0);
+  assert.equal(r.calls.length, 3);
+  assert.equal(stored(), K2, 'a failed validation keeps the key');
+
+  // payment_unavailable / payment_intent_failed after their retries.
+  api.configure({ maxAttempts: 2 });
+  r = await validate(req(), fail(502, 'payment_unavailable', 'payment unavailable', { 'Retry-After': '0' }),
+    fail(502, 'payment_unavailable', 'payment unavailable', { 'Retry-After': '0' }));
+  assertRejection(r.rejection, 'payment_unavailable', 'payment_unavailable', 502);
+  assert.equal(r.rejection.message, 'payment unavailable');
+  assert.equal(r.calls.length, 2);
+  r = await validate(req(), fail(502, 'payment_intent_failed', 'failed to create payment intent', { 'Retry-After': '0' }),
+    fail(502, 'payment_intent_failed', 'failed to create payment intent', { 'Retry-After': '0' }));
+  assertRejection(r.rejection, 'payment_unavailable', 'payment_intent_failed', 502);
+  api.configure({ maxAttempts: 4 });
+
+  // 4xx: one request, kind validation.
+  r = await validate(req(), fail(422, 'invalid_items', 'Unknown product.'));
+  assertRejection(r.rejection, 'validation', 'invalid_items', 422);
+  assert.equal(r.rejection.message, 'Unknown product.');
+  assert.equal(r.calls.length, 1);
+  // Requests the server's rules reject are rejected without a request.
+  r = await validate({ items: [], payment_method: 'CARD' });
+  assertRejection(r.rejection, 'validation', 'invalid_items', 422);
+  r = await validate({ items: 'tee', payment_method: 'CARD' });
+  assertRejection(r.rejection, 'validation', 'invalid_request', 400);
+  r = await validate(undefined);
+  assertRejection(r.rejection, 'validation', 'invalid_request', 400);
+  // A malformed 200 is generic.
+  r = await validate(req(), { status: 200, body: '{"order":' });
+  assertRejection(r.rejection, 'generic', 'unexpected_response', 200);
+  assert.equal(stored(), K2);
+
+  // payment_already_completed: clear, retry once without a key, store the new key.
+  r = await validate(req(), fail(409, 'payment_already_completed', ALREADY), ok('CARD', K3));
+  assert.equal(r.rejection, undefined);
+  assert.deepEqual(r.keys, [K2, undefined]);
+  assert.equal(stored(), K3);
+  // ... and when the retry fails too, reject with the key cleared.
+  r = await validate(req(), fail(409, 'payment_already_completed', ALREADY), fail(409, 'payment_already_completed', ALREADY));
+  assertRejection(r.rejection, 'already_completed', 'payment_already_completed', 409);
+  assert.equal(r.rejection.message, ALREADY);
+  assert.deepEqual(r.keys, [K3, undefined]);
+  assert.equal(stored(), null);
+  assert.equal(api.getStoredIdempotencyKey(), null);
+
+  // CASH_ON_DELIVERY stores nothing and keeps the stored key.
+  r = await validate(req('CASH_ON_DELIVERY'), ok('CASH_ON_DELIVERY'));
+  assert.equal(r.rejection, undefined);
+  assert.equal(r.value.idempotency_key, undefined);
+  assert.equal(stored(), null);
+  api.setIdempotencyKey(K4);
+  r = await validate(req('CASH_ON_DELIVERY'), ok('CASH_ON_DELIVERY'));
+  assert.equal(stored(), K4);
+
+  // The key functions.
+  assert.equal(api.getStoredIdempotencyKey(), K4);
+  const before = warnings.length;
+  api.setIdempotencyKey('not-a-key');
+  assert.equal(api.getStoredIdempotencyKey(), K4, 'a malformed key is ignored');
+  assert.equal(warnings.length, before + 1);
+  api.clearIdempotencyKey();
+  assert.equal(api.getStoredIdempotencyKey(), null);
+  assert.equal(stored(), null);
+  api.setIdempotencyKey(K1);
+  assert.equal(stored(), K1);
+  api.setIdempotencyKey(null);
+  assert.equal(stored(), null);
+  api.setIdempotencyKey(K1);
+  assert.equal(api.paymentSucceeded(), undefined);
+  assert.equal(api.clearIdempotencyKey(), undefined);
+  assert.equal(api.configure(), undefined);
+  assert.equal(stored(), null);
+
+  // handleRedirectReturn.
+  api.setIdempotencyKey(K1);
+  assert.equal(api.handleRedirectReturn('https://shop.test/done?payment_intent=pi_1&payment_intent_client_secret=s&redirect_status=failed'), false);
+  assert.equal(stored(), K1);
+  assert.equal(api.handleRedirectReturn('%zz garbage'), false);
+  assert.equal(stored(), K1);
+  assert.equal(api.handleRedirectReturn('https://shop.test/done?payment_intent=pi_1&redirect_status=succeeded'), true);
+  assert.equal(stored(), null);
+  api.setIdempotencyKey(K1);
+  globalThis.location = { href: 'https://shop.test/done?redirect_status=succeeded' };
+  assert.equal(api.handleRedirectReturn(), true, 'defaults to location.href');
+  assert.equal(stored(), null);
+  delete globalThis.location;
+  assert.equal(api.handleRedirectReturn(), false);
+
+  // configure ignores invalid values, with a warning.
+  const w = warnings.length;
+  api.configure({ maxAttempts: 0 });
+  api.configure({ baseURL: 42 });
+  assert.equal(warnings.length, w + 2);
+  api.configure();
+  r = await validate(req(), ok('CARD', K1));
+  assert.equal(r.calls[0].url, '/api/orders/validate');
+
+  assert.ok(!warnings.some((m) => m.includes('localStorage')), 'no storage warning while localStorage works');
+  console.log('smoke: scenario localStorage ok');
+}
+
+// ---- scenario 2: the localStorage getter throws ----
+{
+  storage.clear();
+  Object.defineProperty(globalThis, 'localStorage', {
+    configurable: true,
+    get() { throw new DOMException('The operation is insecure.', 'SecurityError'); },
+  });
+  warnings.length = 0;
+  const api = await start();
+
+  assert.equal(api.getStoredIdempotencyKey(), null);
+  let r = await validate(req(), ok('CARD', K1));
+  assert.deepEqual(r.keys, [undefined]);
+  assert.equal(api.getStoredIdempotencyKey(), K1, 'kept in memory');
+  r = await validate(req(), ok('CARD', K2));
+  assert.deepEqual(r.keys, [K1]);
+  assert.equal(api.getStoredIdempotencyKey(), K2);
+  r = await validate(req(), fail(409, 'payment_already_completed', ALREADY), ok('CARD', K3));
+  assert.deepEqual(r.keys, [K2, undefined]);
+  assert.equal(api.getStoredIdempotencyKey(), K3);
+  api.paymentSucceeded();
+  assert.equal(api.getStoredIdempotencyKey(), null);
+  api.setIdempotencyKey(K4);
+  assert.equal(api.getStoredIdempotencyKey(), K4);
+  assert.equal(storage.length, 0, 'nothing reached the real storage');
+
+  const storageWarnings = warnings.filter((m) => m.includes('localStorage'));
+  assert.equal(warnings.length, 1, `exactly one console.warn, got ${JSON.stringify(warnings)}`);
+  assert.equal(storageWarnings.length, 1);
+  assert.match(storageWarnings[0], /SecurityError|insecure/, 'the warning names the reason');
+  console.log('smoke: scenario fallback ok');
+}
+
+// ---- scenario 3: no localStorage at all ----
+{
+  delete globalThis.localStorage;
+  warnings.length = 0;
+  const api = await start();
+  api.setIdempotencyKey(K1);
+  assert.equal(api.getStoredIdempotencyKey(), K1);
+  api.clearIdempotencyKey();
+  assert.equal(api.getStoredIdempotencyKey(), null);
+  assert.equal(warnings.length, 1, `exactly one console.warn, got ${JSON.stringify(warnings)}`);
+  assert.match(warnings[0], /not available/);
+  console.log('smoke: scenario missing localStorage ok');
+}
+
+// ---- scenario 4: web/onecharge.js, the browser loader ----
+// A minimal document: the loader derives its directory from currentScript,
+// loads wasm_exec.js with a <script> element, and falls back from
+// instantiateStreaming when the server sends the wrong MIME type.
+{
+  delete globalThis.onecharge;
+  delete globalThis.Go;
+  Object.defineProperty(globalThis, 'localStorage', { value: new MemoryStorage(), configurable: true, writable: true });
+  const base = 'https://shop.test/static/';
+  const loaded = [];
+  globalThis.location = { href: 'https://shop.test/cart' };
+  globalThis.document = {
+    currentScript: { src: base + 'onecharge.js', getAttribute: () => null },
+    querySelector: () => null,
+    createElement: () => ({}),
+    head: {
+      appendChild(el) {
+        loaded.push(el.src);
+        setTimeout(() => {
+          if (el.src !== base + 'wasm_exec.js') return el.onerror();
+          vm.runInThisContext(readFileSync(path.join(dir, 'wasm_exec.js'), 'utf8'), { filename: 'wasm_exec.js' });
+          el.onload();
+        });
+      },
+    },
+  };
+  const apiFetch = globalThis.fetch;
+  const wasmFetches = [];
+  globalThis.fetch = async (url, init) => {
+    if (String(url).endsWith('.wasm')) {
+      wasmFetches.push(String(url));
+      return new Response(wasm, { status: 200, headers: { 'content-type': 'application/octet-stream' } });
+    }
+    return apiFetch(url, init);
+  };
+  const loader = new URL('../../web/onecharge.js', import.meta.url);
+  vm.runInThisContext(readFileSync(loader, 'utf8'), { filename: 'onecharge.js' });
+  const placeholder = globalThis.onecharge;
+  assert.ok(placeholder.ready instanceof Promise);
+  assert.equal(placeholder.validateCartItems, undefined, 'functions arrive with ready');
+  const api = await Promise.race([
+    placeholder.ready,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('loader: ready did not resolve')), 10000).unref()),
+  ]);
+  assert.equal(api, placeholder, 'the Go side completes the placeholder');
+  assert.equal(api.ready, placeholder.ready, 'ready is preserved');
+  assert.equal(globalThis.__onechargeReady, undefined);
+  assert.deepEqual(loaded, [base + 'wasm_exec.js']);
+  assert.ok(wasmFetches.length >= 1 && wasmFetches.every((u) => u === base + 'onecharge.wasm'), JSON.stringify(wasmFetches));
+  const r = await validate(req(), ok('CARD', K1));
+  assert.deepEqual(r.keys, [undefined]);
+  assert.equal(api.getStoredIdempotencyKey(), K1);
+  console.log(`smoke: scenario loader ok (${wasmFetches.length} fetch(es) of the wasm)`);
+}
+
+done = true;
+console.warn = realWarn;
+console.log('smoke: ok');
+process.exit(0);
