@@ -78,7 +78,7 @@ func kb(n int) float64 { return float64(n) / 1024 }
 
 // command runs name with args in the package directory, the environment
 // plus env, and returns its standard output.
-func command(ctx context.Context, t *testing.T, env []string, name string, args ...string) string {
+func command(ctx context.Context, t testing.TB, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
