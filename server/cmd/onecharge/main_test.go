@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestRun(t *testing.T) {
+	t.Run("ServesAndShutsDown", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"-web", t.TempDir()}, envOf(map[string]string{"PORT": "0"}), &stdout, &stderr)
+		}()
+		var url string
+		require.Eventually(t, func() bool {
+			m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(stdout.String())
+			if m != nil {
+				url = m[1]
+			}
+			return m != nil
+		}, 10*time.Second, 10*time.Millisecond, "stderr: %s", stderr.String())
+
+		resp, err := http.Get(url + "/healthz")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.JSONEq(t, `{"status":"ok"}`, string(body))
+		resp, err = http.Get(url + "/api/config")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err, "a signal is a clean shutdown")
+		case <-time.After(15 * time.Second):
+			t.Fatal("run did not return after the context was cancelled")
+		}
+		assert.Contains(t, stderr.String(), "payments are simulated")
+		assert.Contains(t, stderr.String(), "shutting down")
+	})
+	t.Run("ErrConfig", func(t *testing.T) {
+		err := run(context.Background(), nil, envOf(map[string]string{"KEY_TTL": "soon"}), io.Discard, io.Discard)
+		require.Error(t, err)
+		assert.False(t, strings.Contains(err.Error(), "\n"))
+		assert.Contains(t, err.Error(), "KEY_TTL")
+	})
+	t.Run("ErrPortTaken", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a, err := start(ctx, config{Port: 0, SessionSecret: make([]byte, 32), KeyTTL: time.Hour}, t.TempDir(), discardLogger())
+		require.NoError(t, err)
+		defer func() { cancel(); a.Wait(ctx) }()
+		port := a.ln.Addr().String()
+		_, portNum, _ := strings.Cut(port[strings.LastIndex(port, ":"):], ":")
+		err = run(context.Background(), nil, envOf(map[string]string{"PORT": portNum}), io.Discard, io.Discard)
+		require.Error(t, err, "a listen error is returned synchronously")
+		assert.Contains(t, err.Error(), "PORT="+portNum)
+	})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
