@@ -154,7 +154,8 @@ func (s *Sim) completeSessionLocked(ss *session) {
 	if ss.cs.Status != "open" {
 		return
 	}
-	in := s.newIntentLocked(ss.cs.AmountTotal, ss.cs.Currency, ss.piMetadata, ss.piDesc)
+	in := s.newIntentLocked(ss.cs.AmountTotal, ss.cs.Currency, ss.piMetadata, ss.piDesc, []string{"card"}, StatusRequiresConfirmation)
+	in.pi.PaymentMethod = strPtr(PMCardVisa)
 	s.succeedLocked(in, nil)
 	ss.cs.PaymentIntent = &in.pi.ID
 	ss.cs.Status = "complete"

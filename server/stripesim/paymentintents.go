@@ -85,39 +85,20 @@ func (s *Sim) createPaymentIntent(c *call) response {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := newID("pi_", 24)
-	in := &intent{
-		pi: PaymentIntent{
-			ID:                 id,
-			Object:             "payment_intent",
-			Amount:             amount,
-			CaptureMethod:      "automatic",
-			ClientSecret:       id + "_secret_" + newID("", 25),
-			ConfirmationMethod: "automatic",
-			Created:            s.cfg.Now().Unix(),
-			Currency:           currency,
-			Description:        strPtr(f.Get("description")),
-			Metadata:           metadata,
-			PaymentMethodTypes: types,
-			ReceiptEmail:       strPtr(f.Get("receipt_email")),
-			Status:             StatusRequiresPaymentMethod,
-		},
-		returnURL: f.Get("return_url"),
+	pm := f.Get("payment_method")
+	if _, known := testCards[pm]; pm != "" && !known {
+		return resourceMissing("PaymentMethod", "payment_method", pm) // nothing is created
 	}
+	in := s.newIntentLocked(amount, currency, metadata, f.Get("description"), types, StatusRequiresPaymentMethod)
+	in.pi.ReceiptEmail = strPtr(f.Get("receipt_email"))
+	in.returnURL = f.Get("return_url")
 	if apmSent {
 		in.pi.AutomaticPaymentMethods = &AutomaticPaymentMethods{Enabled: apm}
 	}
-	pm := f.Get("payment_method")
 	if pm != "" {
-		if _, known := testCards[pm]; !known {
-			return resourceMissing("PaymentMethod", "payment_method", pm)
-		}
 		in.pi.PaymentMethod = &pm
 		in.pi.Status = StatusRequiresConfirmation
 	}
-	s.intents[id] = in
-	s.piOrder = append(s.piOrder, id)
-	s.created++
 	if confirm {
 		return s.confirmLocked(c, in, "", f.Get("return_url"))
 	}
@@ -376,8 +357,9 @@ func (s *Sim) cancelPaymentIntent(c *call, id string) response {
 	return jsonResponse(http.StatusOK, *pi)
 }
 
-// newIntentLocked creates a succeeded PaymentIntent for a hosted checkout.
-func (s *Sim) newIntentLocked(amount int64, currency string, metadata map[string]string, desc string) *intent {
+// newIntentLocked creates and registers a PaymentIntent: through the API,
+// or for a hosted checkout.
+func (s *Sim) newIntentLocked(amount int64, currency string, metadata map[string]string, desc string, types []string, status string) *intent {
 	id := newID("pi_", 24)
 	if metadata == nil {
 		metadata = map[string]string{}
@@ -393,9 +375,8 @@ func (s *Sim) newIntentLocked(amount int64, currency string, metadata map[string
 		Currency:           currency,
 		Description:        strPtr(desc),
 		Metadata:           maps.Clone(metadata),
-		PaymentMethod:      strPtr(PMCardVisa),
-		PaymentMethodTypes: []string{"card"},
-		Status:             StatusRequiresConfirmation,
+		PaymentMethodTypes: types,
+		Status:             status,
 	}}
 	s.intents[id] = in
 	s.piOrder = append(s.piOrder, id)

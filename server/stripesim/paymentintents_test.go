@@ -382,3 +382,16 @@ func TestAccessors(t *testing.T) {
 	again, _ := e.sim.PaymentIntent(a.ID)
 	assert.NotContains(t, again.Metadata, "x")
 }
+
+// TestCreateWithUnknownPaymentMethod: Stripe rejects the create and
+// creates nothing.
+func TestCreateWithUnknownPaymentMethod(t *testing.T) {
+	t.Parallel()
+	e := mustSim(t, stripesim.Config{})
+	resp := do(t, http.MethodPost, e.base+"/v1/payment_intents",
+		url.Values{"amount": {"1000"}, "currency": {"usd"}, "payment_method": {"pm_card_nonexistent"}}, bearer(secretKey))
+	assert.Equal(t, http.StatusBadRequest, resp.Status)
+	assert.Equal(t, "resource_missing", resp.JSON(t)["error"].(map[string]any)["code"])
+	assert.Zero(t, e.sim.CreatedPaymentIntents())
+	assert.Empty(t, e.sim.PaymentIntents())
+}
