@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -573,4 +574,51 @@ func TestPaymentProviderDown(t *testing.T) {
 	require.True(t, ok)
 	assert.EqualValues(t, priceTShirt+priceMug, pi.Amount)
 	assert.Equal(t, 1, env.Sim.CreatedPaymentIntents())
+}
+
+// TestHostedCheckout: "Pay on a hosted page" creates a Checkout Session
+// for the cart, the shopper pays on the simulator's hosted page and comes
+// back; the webhook records the order and empties the cart. A second
+// hosted checkout works too (one cart row per user, never a duplicate-key
+// error). No idempotency key is involved in this flow.
+func TestHostedCheckout(t *testing.T) {
+	env := newEnv(t, testenv.Options{})
+	tb := newTab(t, env, nil, "shop")
+	tb.open("/")
+	tb.add("cap", "mug")
+	tb.run("go to the hosted page",
+		chromedp.Click("#hosted-checkout", chromedp.ByQuery),
+		chromedp.WaitVisible("#pay", chromedp.ByQuery))
+	var url string
+	tb.eval(`location.href`, &url)
+	assert.Contains(t, url, "/_stripe/", "the simulator's hosted page")
+
+	tb.run("pay on the hosted page", chromedp.Click("#pay", chromedp.ByQuery))
+	tb.waitReady()
+	tb.waitFor("the order shown as paid", `document.getElementById('order-status').textContent === 'paid'`)
+	v := tb.view()
+	assert.Empty(t, v.ToastKind, "no toast: %s", v.ToastText)
+	assert.Equal(t, env.URL+"/", v.URL, "the return parameters are cleaned from the URL")
+	assert.Contains(t, v.Result, "hosted page")
+	assert.Zero(t, v.CartLines, "the webhook emptied the cart")
+	assert.Empty(t, tb.storedKey(), "the hosted flow stores no key")
+
+	sessions := env.Sim.CheckoutSessions()
+	require.Len(t, sessions, 1)
+	assert.Equal(t, int64(2000+1200), sessions[0].AmountTotal)
+	require.NotNil(t, sessions[0].PaymentIntent)
+	// The order, as this shopper (the browser's session cookie) sees it.
+	var order checkout.OrderResponse
+	tb.run("read the order", chromedp.Evaluate(
+		fmt.Sprintf(`fetch('/api/orders/' + %q).then(r => r.json())`, *sessions[0].PaymentIntent), &order,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	assert.Equal(t, checkout.OrderPaid, order.Order.Status)
+	assert.Equal(t, int64(3200), order.Order.Amount)
+
+	// Again, with another cart: the same user checks out a second time.
+	tb.add("stickers")
+	tb.run("second hosted checkout",
+		chromedp.Click("#hosted-checkout", chromedp.ByQuery),
+		chromedp.WaitVisible("#pay", chromedp.ByQuery))
+	assert.Len(t, env.Sim.CheckoutSessions(), 2)
 }

@@ -14,8 +14,15 @@
  * #card-visa, #card-3ds, #card-declined, #pm-card, #pm-card-test, #pm-cod,
  * #add-<product>, #qty-<product>, #order-total, #toast (data-kind),
  * #stored-key, #payment-intent-id, #payment-intent-status, #order-status,
- * #module-status (data-state), #result-text. #checkout-form[data-done] and
- * #pay[data-done] count the settled validations and payments.
+ * #module-status (data-state), #result-text, #hosted-checkout.
+ * #checkout-form[data-done] and #pay[data-done] count the settled
+ * validations and payments.
+ *
+ * "Pay on a hosted page" is the other flow of the API: POST /api/checkout
+ * creates a Stripe Checkout Session for the cart and the page goes there;
+ * Stripe sends the shopper back to /?checkout=success&session_id=... once
+ * paid (the checkout.session.completed webhook records the order and
+ * empties the cart) or to /?checkout=canceled.
  */
 (function () {
   'use strict';
@@ -106,6 +113,7 @@
     card_declined: 'Your card was declined. Choose another card and pay again.',
     payment_failed: 'The payment did not go through. Choose another card and pay again.',
     network: 'We could not reach the payment service. Check your order before paying again.',
+    hosted_canceled: 'The hosted checkout was canceled. Your cart is saved.',
     error: 'Something went wrong: ',
   };
 
@@ -521,6 +529,59 @@
     return poll().catch(function () {}).then(updatePanel);
   }
 
+  // ---- hosted checkout (Stripe Checkout Session) ----
+
+  var hostedBusy = false;
+  function hostedCheckout() {
+    if (hostedBusy || !state.cart.length) {
+      return;
+    }
+    hostedBusy = true;
+    $('hosted-checkout').setAttribute('aria-disabled', 'true');
+    // Pending cart writes land first; the server upserts the cart again
+    // with these items before it creates the session.
+    cartWrites.then(function () {
+      return request('POST', '/api/checkout', { items: cartItems() });
+    }).then(function (data) {
+      location.assign(data.url);
+    }, function (err) {
+      hostedBusy = false;
+      $('hosted-checkout').setAttribute('aria-disabled', 'false');
+      var kind = err.status >= 500 ? 'payment_unavailable' : 'validation';
+      showToast(kind, err.message);
+    });
+  }
+
+  // handleHostedReturn shows the outcome of a hosted checkout and waits,
+  // bounded, for the webhook to empty the cart.
+  function handleHostedReturn() {
+    var params = new URLSearchParams(location.search);
+    var outcome = params.get('checkout');
+    if (!outcome) {
+      return false;
+    }
+    history.replaceState(null, '', location.pathname);
+    if (outcome !== 'success') {
+      showToast('hosted_canceled');
+      return true;
+    }
+    showResult('Paid on the hosted page. Thank you! Your order is being recorded.');
+    var deadline = Date.now() + ORDER_POLL_TIMEOUT_MS;
+    (function poll() {
+      loadCart().then(function () {
+        if (state.cart.length && Date.now() < deadline) {
+          return delay(ORDER_POLL_INTERVAL_MS).then(poll);
+        }
+        if (!state.cart.length) {
+          state.orderStatus = 'paid';
+          showResult('Order paid on the hosted page. Thank you!');
+          updatePanel();
+        }
+      }).catch(function () {});
+    })();
+    return true;
+  }
+
   // ---- returning from a redirect (3-D Secure) ----
 
   function handleRedirect() {
@@ -574,6 +635,7 @@
   function start() {
     $('checkout-form').addEventListener('submit', checkout);
     $('pay').addEventListener('click', pay);
+    $('hosted-checkout').addEventListener('click', hostedCheckout);
     $('toast-close').addEventListener('click', hideToast);
 
     var configured = request('GET', '/api/config').then(function (data) {
@@ -593,6 +655,7 @@
       }
       setCart(res[1].cart);
       renderProducts();
+      handleHostedReturn();
     }).catch(function (err) {
       $('catalog-status').textContent = 'The catalog could not be loaded (' + err.message + ').';
     });
