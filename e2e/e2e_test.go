@@ -106,8 +106,7 @@ func TestCartChangeKeepsIntent(t *testing.T) {
 	tb.checkout()
 	first := tb.view()
 	requireKey(t, first.StoredKey)
-	pi, ok := env.Sim.PaymentIntent(first.PI)
-	require.True(t, ok, "PaymentIntent %s", first.PI)
+	pi := simIntent(t, env, first.PI)
 	assert.EqualValues(t, priceTShirt, pi.Amount)
 
 	tb.setQuantity("tshirt", 3)
@@ -118,8 +117,7 @@ func TestCartChangeKeepsIntent(t *testing.T) {
 	assert.Equal(t, first.StoredKey, second.StoredKey, "same key")
 	assert.Equal(t, first.PI, second.PI, "same PaymentIntent")
 	assert.Contains(t, second.OrderTotal, "120.00")
-	pi, ok = env.Sim.PaymentIntent(first.PI)
-	require.True(t, ok)
+	pi = simIntent(t, env, first.PI)
 	assert.EqualValues(t, 3*priceTShirt+priceHoodie, pi.Amount, "the PaymentIntent has the new amount")
 	assert.Equal(t, 1, env.Sim.CreatedPaymentIntents())
 	calls := tb.validateCalls()
@@ -177,8 +175,7 @@ func TestDirectPaymentSucceeds(t *testing.T) {
 	assert.Equal(t, "succeeded", v.PIStatus)
 	assert.Contains(t, v.Result, "Order paid")
 	assert.Contains(t, v.Result, "37.00")
-	pi, ok := env.Sim.PaymentIntent(before.PI)
-	require.True(t, ok)
+	pi := simIntent(t, env, before.PI)
 	assert.Equal(t, "succeeded", pi.Status)
 
 	tb.add("hoodie")
@@ -223,8 +220,7 @@ func TestThreeDSecureRedirect(t *testing.T) {
 	assert.Empty(t, v.StoredKey)
 	assert.Equal(t, before.PI, v.PI)
 	assert.Contains(t, v.Result, "Order paid")
-	pi, ok := env.Sim.PaymentIntent(before.PI)
-	require.True(t, ok)
+	pi := simIntent(t, env, before.PI)
 	assert.Equal(t, "succeeded", pi.Status)
 	assert.Equal(t, 1, env.Sim.CreatedPaymentIntents())
 }
@@ -289,8 +285,7 @@ func TestDeclinedCardThenVisa(t *testing.T) {
 	assert.Empty(t, v.ToastKind, "the toast is gone: %s", v.ToastText)
 	assert.Equal(t, before.PI, v.PI, "the same PaymentIntent")
 	assert.Empty(t, tb.storedKey(), "the key is cleared after the payment")
-	pi, ok := env.Sim.PaymentIntent(before.PI)
-	require.True(t, ok)
+	pi := simIntent(t, env, before.PI)
 	assert.Equal(t, "succeeded", pi.Status)
 	assert.Equal(t, 1, env.Sim.CreatedPaymentIntents())
 }
@@ -342,8 +337,7 @@ func TestTwoTabs(t *testing.T) {
 	a.waitToast("network")
 	env.Sim.RemoveFault(lost)
 	env.WaitWebhooks(t)
-	pi, ok := env.Sim.PaymentIntent(second.PI)
-	require.True(t, ok)
+	pi := simIntent(t, env, second.PI)
 	require.Equal(t, "succeeded", pi.Status)
 	require.Equal(t, second.StoredKey, b.storedKey(), "the stale key is still stored")
 
@@ -400,8 +394,7 @@ func TestForeignKeyRotated(t *testing.T) {
 	assert.Equal(t, theirs.IdempotencyKey, calls[0].Key, "the foreign key was sent")
 	assert.Equal(t, 200, calls[0].Status)
 	assert.Equal(t, 2, env.Sim.CreatedPaymentIntents())
-	pi, ok := env.Sim.PaymentIntent(theirs.PaymentIntent.ID)
-	require.True(t, ok)
+	pi := simIntent(t, env, theirs.PaymentIntent.ID)
 	assert.EqualValues(t, 2*priceHoodie, pi.Amount, "the other shopper's PaymentIntent is untouched")
 }
 
@@ -570,8 +563,7 @@ func TestPaymentProviderDown(t *testing.T) {
 	assert.Empty(t, v.ToastKind, "no toast after recovery: %s", v.ToastText)
 	assert.Equal(t, first.StoredKey, v.StoredKey, "the same key")
 	assert.Equal(t, first.PI, v.PI, "the same PaymentIntent")
-	pi, ok := env.Sim.PaymentIntent(first.PI)
-	require.True(t, ok)
+	pi := simIntent(t, env, first.PI)
 	assert.EqualValues(t, priceTShirt+priceMug, pi.Amount)
 	assert.Equal(t, 1, env.Sim.CreatedPaymentIntents())
 }
@@ -621,4 +613,12 @@ func TestHostedCheckout(t *testing.T) {
 		chromedp.Click("#hosted-checkout", chromedp.ByQuery),
 		chromedp.WaitVisible("#pay", chromedp.ByQuery))
 	assert.Len(t, env.Sim.CheckoutSessions(), 2)
+}
+
+// simIntent is the simulator's view of the PaymentIntent id, which must exist.
+func simIntent(t *testing.T, env *testenv.Env, id string) stripesim.PaymentIntent {
+	t.Helper()
+	pi, ok := env.Sim.PaymentIntent(id)
+	require.True(t, ok, "the simulator has PaymentIntent %s", id)
+	return pi
 }

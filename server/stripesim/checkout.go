@@ -52,23 +52,13 @@ func (s *Sim) createCheckoutSession(c *call) response {
 			return missingParam(p + "[price_data][product_data][name]")
 		}
 		currency = cur
-		unit, ok, bad := formInt(li, "price_data.unit_amount")
-		switch {
-		case bad.status != 0:
-			return paramError("parameter_invalid_integer", p+"[price_data][unit_amount]", "Invalid integer: "+li.Get("price_data.unit_amount"))
-		case !ok:
-			return missingParam(p + "[price_data][unit_amount]")
-		case unit < 0:
-			return paramError("parameter_invalid_integer", p+"[price_data][unit_amount]", "unit_amount must be non-negative.")
+		unit, bad := requiredInt(li, "price_data.unit_amount", p+"[price_data][unit_amount]", 0, "unit_amount must be non-negative.")
+		if bad.status != 0 {
+			return bad
 		}
-		qty, ok, bad := formInt(li, "quantity")
-		switch {
-		case bad.status != 0:
-			return paramError("parameter_invalid_integer", p+"[quantity]", "Invalid integer: "+li.Get("quantity"))
-		case !ok:
-			return missingParam(p + "[quantity]")
-		case qty < 1:
-			return paramError("parameter_invalid_integer", p+"[quantity]", "quantity must be at least 1.")
+		qty, bad := requiredInt(li, "quantity", p+"[quantity]", 1, "quantity must be at least 1.")
+		if bad.status != 0 {
+			return bad
 		}
 		lines = append(lines, LineItem{Name: name, Currency: cur, UnitAmount: unit, Quantity: qty})
 		total += unit * qty

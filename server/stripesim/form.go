@@ -117,6 +117,21 @@ func formInt(form url.Values, name string) (v int64, present bool, bad response)
 	return v, true, response{}
 }
 
+// requiredInt parses the required integer field name of form, at least
+// min; param is how errors name it (e.g. "line_items[0][quantity]").
+func requiredInt(form url.Values, name, param string, min int64, tooSmall string) (int64, response) {
+	v, ok, bad := formInt(form, name)
+	switch {
+	case bad.status != 0:
+		return 0, paramError("parameter_invalid_integer", param, "Invalid integer: "+form.Get(name))
+	case !ok:
+		return 0, missingParam(param)
+	case v < min:
+		return 0, paramError("parameter_invalid_integer", param, tooSmall)
+	}
+	return v, response{}
+}
+
 // formBool parses a boolean parameter.
 func formBool(form url.Values, name string) (v bool, present bool, bad response) {
 	if !form.Has(name) {

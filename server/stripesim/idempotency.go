@@ -76,15 +76,4 @@ func (st *idemStore) finish(scope string, e *idemEntry, resp response) {
 }
 
 // abandon forgets a key whose request never finished (a panic).
-func (st *idemStore) abandon(scope string, e *idemEntry) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if e.done {
-		return
-	}
-	e.done = true
-	st.inflight--
-	if st.m[scope] == e {
-		delete(st.m, scope)
-	}
-}
+func (st *idemStore) abandon(scope string, e *idemEntry) { st.finish(scope, e, response{}) }

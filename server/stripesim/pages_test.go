@@ -229,3 +229,46 @@ func TestCheckoutSession(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, do(t, http.MethodGet, e.base+"/checkout/cs_test_missing", nil, nil).Status)
 	})
 }
+
+// TestCheckoutSessionLineItemErrors: bad line items are rejected with
+// Stripe's parameter errors, and no session is created.
+func TestCheckoutSessionLineItemErrors(t *testing.T) {
+	t.Parallel()
+	e := mustSim(t, stripesim.Config{})
+	base := url.Values{
+		"mode": {"payment"}, "success_url": {"https://shop.test/ok"}, "cancel_url": {"https://shop.test/no"},
+		"line_items[0][price_data][currency]":           {"usd"},
+		"line_items[0][price_data][product_data][name]": {"Mug"},
+		"line_items[0][price_data][unit_amount]":        {"1200"},
+		"line_items[0][quantity]":                       {"1"},
+	}
+	tests := []struct {
+		name, field, value, code, param string
+	}{
+		{"QuantityNotInteger", "line_items[0][quantity]", "two", "parameter_invalid_integer", "line_items[0][quantity]"},
+		{"QuantityMissing", "line_items[0][quantity]", "", "parameter_missing", "line_items[0][quantity]"},
+		{"QuantityZero", "line_items[0][quantity]", "0", "parameter_invalid_integer", "line_items[0][quantity]"},
+		{"UnitAmountNotInteger", "line_items[0][price_data][unit_amount]", "1.5", "parameter_invalid_integer", "line_items[0][price_data][unit_amount]"},
+		{"UnitAmountMissing", "line_items[0][price_data][unit_amount]", "", "parameter_missing", "line_items[0][price_data][unit_amount]"},
+		{"UnitAmountNegative", "line_items[0][price_data][unit_amount]", "-1", "parameter_invalid_integer", "line_items[0][price_data][unit_amount]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			form := url.Values{}
+			for k, v := range base {
+				form[k] = v
+			}
+			if tt.value == "" {
+				form.Del(tt.field)
+			} else {
+				form.Set(tt.field, tt.value)
+			}
+			resp := do(t, http.MethodPost, e.base+"/v1/checkout/sessions", form, bearer(secretKey))
+			assert.Equal(t, http.StatusBadRequest, resp.Status)
+			errObj := resp.JSON(t)["error"].(map[string]any)
+			assert.Equal(t, tt.code, errObj["code"])
+			assert.Equal(t, tt.param, errObj["param"])
+		})
+	}
+	assert.Empty(t, e.sim.CheckoutSessions())
+}

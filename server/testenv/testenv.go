@@ -46,8 +46,6 @@ var Stores = []string{Memory, Postgres}
 // Options configures New.
 type Options struct {
 	Store string // Memory (default) or Postgres
-	// Web is served at "/" (the storefront); nil serves none.
-	Web http.FileSystem
 	// WebDir is served at "/" when set (os.DirFS).
 	WebDir string
 	// Tracer traces PostgreSQL queries.
