@@ -77,6 +77,14 @@ func New() *Store {
 	return s
 }
 
+// AddProduct adds p to the catalog, or replaces the product with its id
+// (tests use it for prices the demo catalog lacks).
+func (s *Store) AddProduct(p checkout.Product) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.products[p.ID] = p
+}
+
 // ErrInvalidUserID is returned when a user id is not a UUID: a caller bug.
 var ErrInvalidUserID = checkoutsvc.ErrInvalidUserID
 

@@ -60,6 +60,9 @@ type Options struct {
 	StripeTimeout time.Duration
 	// Logs shows the server's logs in the test output.
 	Logs bool
+	// ExtraProducts are added to the store's catalog (prices the demo
+	// catalog lacks, such as totals outside Stripe's bounds).
+	ExtraProducts []checkout.Product
 }
 
 // Env is a running server.
@@ -84,9 +87,21 @@ func New(t testing.TB, o Options) *Env {
 	case "", Memory:
 		e.Store = memstore.New()
 	case Postgres:
-		e.Store = pgtest.Open(t, postgres.Config{Tracer: o.Tracer})
+		url := pgtest.URL(t)
+		addProducts(t, url, o.ExtraProducts)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		db, err := postgres.Open(ctx, postgres.Config{URL: url, Tracer: o.Tracer})
+		cancel()
+		require.NoError(t, err)
+		t.Cleanup(db.Close)
+		e.Store = db
 	default:
 		t.Fatalf("testenv: unknown store %q", o.Store)
+	}
+	if ms, ok := e.Store.(*memstore.Store); ok {
+		for _, p := range o.ExtraProducts {
+			ms.AddProduct(p)
+		}
 	}
 	if o.WrapStore != nil {
 		e.Store = o.WrapStore(e.Store)
@@ -141,6 +156,25 @@ func New(t testing.TB, o Options) *Env {
 	}
 	mux.Handle("/", httpapi.NewHandler(cfg))
 	return e
+}
+
+// addProducts inserts products into the database at url.
+func addProducts(t testing.TB, url string, ps []checkout.Product) {
+	t.Helper()
+	if len(ps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	for _, p := range ps {
+		_, err := conn.Exec(ctx, `insert into products (id, name, unit_amount, currency, active) values ($1, $2, $3, $4, $5)
+on conflict (id) do update set name = excluded.name, unit_amount = excluded.unit_amount, currency = excluded.currency, active = excluded.active`,
+			p.ID, p.Name, p.UnitAmount, p.Currency, p.Active)
+		require.NoError(t, err)
+	}
 }
 
 // Client is a shopper: an HTTP client with its own cookie jar, so its own

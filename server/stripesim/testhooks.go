@@ -1,0 +1,36 @@
+package stripesim
+
+import "fmt"
+
+// ForgetPaymentIntent deletes the PaymentIntent id as if Stripe no longer
+// had it (another account, or data removed): every later call about it
+// answers 404 resource_missing. No event is sent.
+func (s *Sim) ForgetPaymentIntent(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.intents[id]; !ok {
+		return fmt.Errorf("stripesim: no such payment_intent %q", id)
+	}
+	delete(s.intents, id)
+	for i, v := range s.piOrder {
+		if v == id {
+			s.piOrder = append(s.piOrder[:i], s.piOrder[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// ForcePaymentIntentAmount changes the amount of PaymentIntent id behind
+// the server's back, as a dashboard edit or another integration would.
+// It bypasses the state machine and the amount checks.
+func (s *Sim) ForcePaymentIntentAmount(id string, amount int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.intents[id]
+	if !ok {
+		return fmt.Errorf("stripesim: no such payment_intent %q", id)
+	}
+	in.pi.Amount = amount
+	return nil
+}
