@@ -10,8 +10,11 @@ import (
 // types involved (the differential tests compare them with it):
 //
 //   - Encoding writes exactly what json.Marshal writes, omitempty honoured.
-//   - Member names match fields case-insensitively (strings.EqualFold, as
-//     encoding/json does); when a name repeats, the last value wins,
+//   - In requests (ParseValidateRequest) member names match fields
+//     exactly, as the server's Decode requires ("ITEMS" is an unknown
+//     field, although encoding/json alone folds it to "items"). Responses
+//     are read as encoding/json reads them: case-insensitively
+//     (strings.EqualFold). When a name repeats, the last value wins,
 //     decoded into the earlier one for objects and array elements.
 //   - null leaves a string, number or struct field as it is and sets a
 //     slice or pointer to nil; the whole document null is the zero value.
@@ -200,7 +203,7 @@ func DecodeErrorBody(body []byte) (ErrorBody, error) {
 // binder decodes jsonValue trees into the wire types.
 type binder struct {
 	// strict makes unknown object members errors, as the server's
-	// DisallowUnknownFields does.
+	// DisallowUnknownFields does, and names match exactly.
 	strict bool
 }
 
@@ -241,8 +244,14 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// is reports whether the member name names field, case-insensitively.
-func is(name, field string) bool { return strings.EqualFold(name, field) }
+// is reports whether the member name names field: byte for byte in
+// strict (request) decoding, case-insensitively otherwise.
+func (b binder) is(name, field string) bool {
+	if b.strict {
+		return name == field
+	}
+	return strings.EqualFold(name, field)
+}
 
 func decodeString[T ~string](v *jsonValue, path string, dst *T) *jsonError {
 	switch v.kind {
@@ -305,13 +314,13 @@ func decodeSlice[T any](b binder, v *jsonValue, path string, dst *[]T, elem func
 func decodeValidateRequest(b binder, v *jsonValue, req *ValidateRequest) *jsonError {
 	return b.object(v, "", func(name string, v *jsonValue) (bool, *jsonError) {
 		switch {
-		case is(name, "items"):
+		case b.is(name, "items"):
 			return true, decodeSlice(b, v, "items", &req.Items, decodeItem)
-		case is(name, "payment_method"):
+		case b.is(name, "payment_method"):
 			return true, decodeString(v, "payment_method", &req.PaymentMethod)
-		case is(name, "email"):
+		case b.is(name, "email"):
 			return true, decodeString(v, "email", &req.Email)
-		case is(name, "idempotency_key"):
+		case b.is(name, "idempotency_key"):
 			return true, decodeString(v, "idempotency_key", &req.IdempotencyKey)
 		}
 		return false, nil
@@ -321,9 +330,9 @@ func decodeValidateRequest(b binder, v *jsonValue, req *ValidateRequest) *jsonEr
 func decodeItem(b binder, v *jsonValue, path string, it *Item) *jsonError {
 	return b.object(v, path, func(name string, v *jsonValue) (bool, *jsonError) {
 		switch {
-		case is(name, "product_id"):
+		case b.is(name, "product_id"):
 			return true, decodeString(v, join(path, "product_id"), &it.ProductID)
-		case is(name, "quantity"):
+		case b.is(name, "quantity"):
 			return true, decodeInt(v, join(path, "quantity"), &it.Quantity)
 		}
 		return false, nil
@@ -333,13 +342,13 @@ func decodeItem(b binder, v *jsonValue, path string, it *Item) *jsonError {
 func decodeValidateResponse(b binder, v *jsonValue, resp *ValidateResponse) *jsonError {
 	return b.object(v, "", func(name string, v *jsonValue) (bool, *jsonError) {
 		switch {
-		case is(name, "order"):
+		case b.is(name, "order"):
 			return true, decodeOrder(b, v, "order", &resp.Order)
-		case is(name, "payment_method"):
+		case b.is(name, "payment_method"):
 			return true, decodeString(v, "payment_method", &resp.PaymentMethod)
-		case is(name, "idempotency_key"):
+		case b.is(name, "idempotency_key"):
 			return true, decodeString(v, "idempotency_key", &resp.IdempotencyKey)
-		case is(name, "payment_intent"):
+		case b.is(name, "payment_intent"):
 			switch v.kind {
 			case jsonNull:
 				resp.PaymentIntent = nil
@@ -359,11 +368,11 @@ func decodeValidateResponse(b binder, v *jsonValue, resp *ValidateResponse) *jso
 func decodeOrder(b binder, v *jsonValue, path string, o *Order) *jsonError {
 	return b.object(v, path, func(name string, v *jsonValue) (bool, *jsonError) {
 		switch {
-		case is(name, "items"):
+		case b.is(name, "items"):
 			return true, decodeSlice(b, v, join(path, "items"), &o.Items, decodeLine)
-		case is(name, "amount"):
+		case b.is(name, "amount"):
 			return true, decodeInt(v, join(path, "amount"), &o.Amount)
-		case is(name, "currency"):
+		case b.is(name, "currency"):
 			return true, decodeString(v, join(path, "currency"), &o.Currency)
 		}
 		return false, nil
@@ -373,13 +382,13 @@ func decodeOrder(b binder, v *jsonValue, path string, o *Order) *jsonError {
 func decodeLine(b binder, v *jsonValue, path string, l *Line) *jsonError {
 	return b.object(v, path, func(name string, v *jsonValue) (bool, *jsonError) {
 		switch {
-		case is(name, "product_id"):
+		case b.is(name, "product_id"):
 			return true, decodeString(v, join(path, "product_id"), &l.ProductID)
-		case is(name, "name"):
+		case b.is(name, "name"):
 			return true, decodeString(v, join(path, "name"), &l.Name)
-		case is(name, "quantity"):
+		case b.is(name, "quantity"):
 			return true, decodeInt(v, join(path, "quantity"), &l.Quantity)
-		case is(name, "unit_amount"):
+		case b.is(name, "unit_amount"):
 			return true, decodeInt(v, join(path, "unit_amount"), &l.UnitAmount)
 		}
 		return false, nil
@@ -389,15 +398,15 @@ func decodeLine(b binder, v *jsonValue, path string, l *Line) *jsonError {
 func decodePaymentIntent(b binder, v *jsonValue, path string, pi *PaymentIntent) *jsonError {
 	return b.object(v, path, func(name string, v *jsonValue) (bool, *jsonError) {
 		switch {
-		case is(name, "id"):
+		case b.is(name, "id"):
 			return true, decodeString(v, join(path, "id"), &pi.ID)
-		case is(name, "client_secret"):
+		case b.is(name, "client_secret"):
 			return true, decodeString(v, join(path, "client_secret"), &pi.ClientSecret)
-		case is(name, "status"):
+		case b.is(name, "status"):
 			return true, decodeString(v, join(path, "status"), &pi.Status)
-		case is(name, "amount"):
+		case b.is(name, "amount"):
 			return true, decodeInt(v, join(path, "amount"), &pi.Amount)
-		case is(name, "currency"):
+		case b.is(name, "currency"):
 			return true, decodeString(v, join(path, "currency"), &pi.Currency)
 		}
 		return false, nil
@@ -406,14 +415,14 @@ func decodePaymentIntent(b binder, v *jsonValue, path string, pi *PaymentIntent)
 
 func decodeErrorBody(b binder, v *jsonValue, out *ErrorBody) *jsonError {
 	return b.object(v, "", func(name string, v *jsonValue) (bool, *jsonError) {
-		if !is(name, "error") {
+		if !b.is(name, "error") {
 			return false, nil
 		}
 		return true, b.object(v, "error", func(name string, v *jsonValue) (bool, *jsonError) {
 			switch {
-			case is(name, "code"):
+			case b.is(name, "code"):
 				return true, decodeString(v, "error.code", &out.Error.Code)
-			case is(name, "message"):
+			case b.is(name, "message"):
 				return true, decodeString(v, "error.message", &out.Error.Message)
 			}
 			return false, nil

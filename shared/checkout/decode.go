@@ -7,11 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
+	"strings"
 )
 
 // Decode reads exactly one JSON value from r into v. Unknown fields, wrong
 // types, trailing data and bodies over MaxBodyBytes are rejected; every
 // error is an *Error (CodeInvalidRequest or CodeRequestTooLarge).
+//
+// Member names must match the json tags exactly: encoding/json alone
+// would take "ITEMS" for "items" (it folds case), which the browser's
+// codec does not, and the two must agree. When a body has several
+// problems, the first in document order is reported, as encoding/json
+// and the browser codec do.
 //
 // Decode uses encoding/json and exists in native builds only (see the
 // package documentation); ParseValidateRequest applies the same rules to a
@@ -24,10 +32,18 @@ func Decode(r io.Reader, v any) error {
 	if len(data) > MaxBodyBytes {
 		return requestBodyError(&jsonError{kind: errJSONTooLarge})
 	}
+	nameErr, nameAt := exactNames(data, reflect.TypeOf(v))
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if nameErr != nil && (!errors.As(err, &typeErr) || typeErr.Offset > nameAt) {
+			return requestBodyError(nameErr)
+		}
 		return decodeError(err)
+	}
+	if nameErr != nil {
+		return requestBodyError(nameErr)
 	}
 	if dec.More() {
 		return requestBodyError(&jsonError{kind: errJSONTrailing})
@@ -36,6 +52,93 @@ func Decode(r io.Reader, v any) error {
 		return requestBodyError(&jsonError{kind: errJSONTrailing})
 	}
 	return nil
+}
+
+// exactNames reports the first object member of data, in document order,
+// whose name is not exactly the json name of a field of the struct type it
+// decodes into, and the offset where that member ends. Syntax errors are
+// left to encoding/json: exactNames then reports nothing.
+func exactNames(data []byte, t reflect.Type) (*jsonError, int64) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var bad *jsonError
+	var at int64
+	var walk func(t reflect.Type) error
+	walk = func(t reflect.Type) error {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		delim, ok := tok.(json.Delim)
+		if !ok {
+			return nil // a scalar: its type is encoding/json's to check
+		}
+		switch delim {
+		case '{':
+			for dec.More() {
+				key, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				name, _ := key.(string)
+				var ft reflect.Type
+				switch {
+				case t != nil && t.Kind() == reflect.Struct:
+					f, found := fieldByJSONName(t, name)
+					if !found && bad == nil {
+						bad, at = &jsonError{kind: errJSONUnknownField, field: name}, dec.InputOffset()
+					}
+					ft = f
+				case t != nil && t.Kind() == reflect.Map:
+					ft = t.Elem()
+				}
+				if err := walk(ft); err != nil {
+					return err
+				}
+			}
+		case '[':
+			var et reflect.Type
+			if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+				et = t.Elem()
+			}
+			for dec.More() {
+				if err := walk(et); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = dec.Token() // the closing delimiter
+		return err
+	}
+	if err := walk(t); err != nil {
+		return nil, 0
+	}
+	return bad, at
+}
+
+// fieldByJSONName returns the type of the exported field of struct t whose
+// json name is exactly name.
+func fieldByJSONName(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case tag == "-":
+			continue
+		case tag == "":
+			tag = f.Name
+		}
+		if tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 func decodeError(err error) error {

@@ -104,9 +104,19 @@ type CheckoutResponse struct {
 
 // Order statuses reported by GET /api/orders/{payment_intent_id}.
 const (
+	// OrderPending: not paid yet, and it can still be paid (also after a
+	// declined attempt).
 	OrderPending = "pending"
-	OrderPaid    = "paid"
-	OrderFailed  = "failed"
+	// OrderPaid: Stripe reported the payment, and its amount is the
+	// order's (invariant I1).
+	OrderPaid = "paid"
+	// OrderFailed: it can no longer be paid (the PaymentIntent was
+	// canceled, the Checkout Session expired).
+	OrderFailed = "failed"
+	// OrderNeedsReview: Stripe reported a payment whose amount matches no
+	// order the server bound to it. The order carries the amount paid
+	// and the lines the server knows; a person has to look (I1).
+	OrderNeedsReview = "needs_review"
 )
 
 // OrderStatus is one order as GET /api/orders/{payment_intent_id} reports it.

@@ -156,3 +156,83 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// MaxChargeAmount is the largest amount Stripe charges, in minor units of
+// any currency (eight digits).
+const MaxChargeAmount = 99_999_999
+
+// minChargeAmounts are Stripe's minimum charge amounts, in minor units,
+// for the currencies whose minimum is not 50 ("Minimum and maximum charge
+// amounts" in Stripe's documentation). Amounts are what the API takes:
+// jpy has no minor unit.
+var minChargeAmounts = map[string]int64{
+	"aed": 200, "bgn": 100, "czk": 1500, "dkk": 250, "gbp": 30, "hkd": 400,
+	"huf": 17500, "mxn": 1000, "myr": 200, "nok": 300, "pln": 200, "ron": 200,
+	"sek": 300, "thb": 1000,
+}
+
+// MinChargeAmount returns the smallest amount Stripe charges in currency,
+// in its minor units: 50 (cents, yen, ...) unless minChargeAmounts says
+// otherwise.
+func MinChargeAmount(currency string) int64 {
+	if m, ok := minChargeAmounts[currency]; ok {
+		return m
+	}
+	return 50
+}
+
+// ValidateChargeAmount checks that Stripe would accept a charge of amount
+// in currency: MinChargeAmount(currency)..MaxChargeAmount. Checked before
+// anything is written, so a total Stripe would refuse is the shopper's
+// 422, not a 502 that clients retry. The error is an *Error with
+// CodeInvalidItems.
+func ValidateChargeAmount(amount int64, currency string) error {
+	if min := MinChargeAmount(currency); amount < min {
+		return NewError(CodeInvalidItems, "The order total "+strconv.FormatInt(amount, 10)+" "+currency+
+			" is below the smallest amount that can be charged ("+strconv.FormatInt(min, 10)+" "+currency+").")
+	}
+	if amount > MaxChargeAmount {
+		return NewError(CodeInvalidItems, "The order total "+strconv.FormatInt(amount, 10)+" "+currency+
+			" is above the largest amount that can be charged ("+strconv.FormatInt(MaxChargeAmount, 10)+").")
+	}
+	return nil
+}
+
+// MaxNonceLength is the longest first-call nonce (the Idempotency-Key
+// request header of a validation without a key).
+const MaxNonceLength = 255
+
+// ValidateNonce checks a first-call nonce: 1..MaxNonceLength printable
+// ASCII characters (space to tilde). The error is an *Error with
+// CodeInvalidRequest.
+func ValidateNonce(s string) error {
+	ok := len(s) >= 1 && len(s) <= MaxNonceLength
+	for i := 0; ok && i < len(s); i++ {
+		ok = s[i] >= 0x20 && s[i] <= 0x7e
+	}
+	if !ok {
+		return NewError(CodeInvalidRequest, "The Idempotency-Key header must be 1 to "+strconv.Itoa(MaxNonceLength)+" printable ASCII characters.")
+	}
+	return nil
+}
+
+// ValidOrderID reports whether id is a well-formed Stripe PaymentIntent id
+// (pi_…) or Checkout Session id (cs_…): the prefix, then 1..250 of
+// [A-Za-z0-9_]. GET /api/orders/{id} answers 404 for anything else
+// without asking the store.
+func ValidOrderID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "pi_")
+	if !ok {
+		rest, ok = strings.CutPrefix(id, "cs_")
+	}
+	if !ok || rest == "" || len(rest) > 250 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -155,3 +155,51 @@ func TestErrors(t *testing.T) {
 type errAny string
 
 func (e errAny) Error() string { return string(e) }
+
+func TestValidateChargeAmount(t *testing.T) {
+	tests := []struct {
+		amount   int64
+		currency string
+		ok       bool
+	}{
+		{50, "usd", true}, {49, "usd", false}, {0, "usd", false}, {-1, "usd", false},
+		{99_999_999, "usd", true}, {100_000_000, "usd", false},
+		{30, "gbp", true}, {29, "gbp", false}, {50, "jpy", true}, {49, "jpy", false},
+		{1499, "czk", false}, {1500, "czk", true}, {50, "xyz", true},
+	}
+	for _, tt := range tests {
+		err := checkout.ValidateChargeAmount(tt.amount, tt.currency)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidateChargeAmount(%d, %s) = %v, want ok=%v", tt.amount, tt.currency, err, tt.ok)
+		}
+		if err != nil && checkout.ErrorCode(err) != checkout.CodeInvalidItems {
+			t.Errorf("code %s, want invalid_items", checkout.ErrorCode(err))
+		}
+	}
+}
+
+func TestValidateNonce(t *testing.T) {
+	for _, ok := range []string{"a", "nonce-1", " spaced ", strings.Repeat("~", 255), "0123456789abcdef!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}"} {
+		if err := checkout.ValidateNonce(ok); err != nil {
+			t.Errorf("ValidateNonce(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", strings.Repeat("n", 256), "tab\there", "nl\n", "é", "\x7f", "\x00"} {
+		if err := checkout.ValidateNonce(bad); checkout.ErrorCode(err) != checkout.CodeInvalidRequest {
+			t.Errorf("ValidateNonce(%q) = %v, want invalid_request", bad, err)
+		}
+	}
+}
+
+func TestValidOrderID(t *testing.T) {
+	for _, ok := range []string{"pi_1", "pi_3MtwBwLkdIwHu7ix28a3tqPa", "cs_test_a1B2c3", "cs_live_x", "pi_" + strings.Repeat("a", 250)} {
+		if !checkout.ValidOrderID(ok) {
+			t.Errorf("ValidOrderID(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"", "pi_", "cs_", "pi", "ch_1", "PI_1", "pi_a-b", "pi_a b", "pi_\x00", "pi_\xff", "pi_\xc3\x28", "pi_é", "pi_a/b", "pi_" + strings.Repeat("a", 251)} {
+		if checkout.ValidOrderID(bad) {
+			t.Errorf("ValidOrderID(%q) = true", bad)
+		}
+	}
+}
