@@ -192,8 +192,8 @@ func TestErrorTranslation(t *testing.T) {
 			return err
 		}},
 		{name: "WrongSecretKey401", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
-			e := mustSim(t, stripesim.Config{SecretKey: "sk_test_right"})
-			return create(e.gateway(t, nil), "", 10)
+			e := mustSim(t, stripesim.Config{})
+			return create(e.gateway(t, func(c *stripepay.Config) { c.SecretKey = "sk_test_wrong" }), "", 1000)
 		}},
 		{name: "503AfterRetries", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})

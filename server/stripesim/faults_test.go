@@ -23,7 +23,7 @@ func TestDropResponse(t *testing.T) {
 		t.Parallel()
 		e := mustSim(t, stripesim.Config{})
 		e.sim.AddFault(stripesim.Fault{Method: "POST", Path: "/v1/payment_intents", DropCount: 1})
-		pi, err := e.api(secretKey, 2).PaymentIntents.New(createParams(800, "k-drop"))
+		pi, err := e.api(e.sim.SecretKey(), 2).PaymentIntents.New(createParams(800, "k-drop"))
 		require.NoError(t, err)
 		assert.Equal(t, "true", pi.LastResponse.Header.Get("Idempotent-Replayed"))
 		assert.Equal(t, 1, e.sim.CreatedPaymentIntents())
@@ -34,13 +34,13 @@ func TestDropResponse(t *testing.T) {
 		t.Parallel()
 		e := mustSim(t, stripesim.Config{})
 		e.sim.AddFault(stripesim.Fault{Method: "POST", Path: "/v1/payment_intents", DropCount: 1})
-		_, err := e.api(secretKey, 0).PaymentIntents.New(createParams(800, "k-drop2"))
+		_, err := e.api(e.sim.SecretKey(), 0).PaymentIntents.New(createParams(800, "k-drop2"))
 		require.Error(t, err)
 		_, isStripe := err.(*stripe.Error)
 		assert.False(t, isStripe, "a dropped response is a network error: %v", err)
 		assert.Equal(t, 1, e.sim.CreatedPaymentIntents(), "the create was committed")
 
-		pi, err := e.api(secretKey, 0).PaymentIntents.New(createParams(800, "k-drop2"))
+		pi, err := e.api(e.sim.SecretKey(), 0).PaymentIntents.New(createParams(800, "k-drop2"))
 		require.NoError(t, err)
 		assert.Equal(t, e.sim.PaymentIntents()[0].ID, pi.ID)
 		assert.Equal(t, 1, e.sim.CreatedPaymentIntents())
@@ -83,7 +83,7 @@ func TestErrorFaults(t *testing.T) {
 			t.Parallel()
 			e := mustSim(t, stripesim.Config{})
 			e.sim.AddFault(tt.fault)
-			_, err := e.api(secretKey, tt.retries).PaymentIntents.New(createParams(800, ""))
+			_, err := e.api(e.sim.SecretKey(), tt.retries).PaymentIntents.New(createParams(800, ""))
 			if tt.wantErr {
 				se := stripeErr(t, err)
 				assert.GreaterOrEqual(t, se.HTTPStatusCode, 500)
@@ -100,7 +100,7 @@ func TestErrorFaults(t *testing.T) {
 		e := mustSim(t, stripesim.Config{})
 		pi := e.createPI(t, 800, nil)
 		e.sim.AddFault(stripesim.Fault{Method: "GET", Path: "/v1/payment_intents/*", ErrorCount: 2})
-		got, err := e.api(secretKey, 2).PaymentIntents.Get(pi.ID, nil)
+		got, err := e.api(e.sim.SecretKey(), 2).PaymentIntents.Get(pi.ID, nil)
 		require.NoError(t, err)
 		assert.Equal(t, pi.ID, got.ID)
 	})
@@ -150,7 +150,7 @@ func TestLatencyFault(t *testing.T) {
 			MaxNetworkRetries: stripe.Int64(0),
 			LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 		})
-		_, err := client.New(secretKey, &stripe.Backends{API: b}).PaymentIntents.New(createParams(900, "k-timeout"))
+		_, err := client.New(e.sim.SecretKey(), &stripe.Backends{API: b}).PaymentIntents.New(createParams(900, "k-timeout"))
 		require.Error(t, err)
 		// The server saw the client leave and finished the create anyway.
 		require.Eventually(t, func() bool { return e.sim.CreatedPaymentIntents() == 1 && e.sim.InFlight() == 0 }, 5*time.Second, time.Millisecond)

@@ -53,7 +53,7 @@ func TestWebhookSignatures(t *testing.T) {
 	e := mustSim(t, stripesim.Config{WebhookSecret: "whsec_test_signatures"})
 	rcv := newReceiver(t, 0)
 	e.sim.SetWebhookURL(rcv.URL())
-	gw, err := stripepay.New(stripepay.Config{SecretKey: secretKey, WebhookSecret: e.sim.WebhookSecret(), APIBase: e.base})
+	gw, err := stripepay.New(stripepay.Config{SecretKey: e.sim.SecretKey(), WebhookSecret: e.sim.WebhookSecret(), APIBase: e.base})
 	require.NoError(t, err)
 	ctx := context.Background()
 
