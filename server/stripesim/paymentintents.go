@@ -377,7 +377,7 @@ func (s *Sim) newIntentLocked(amount int64, currency string, metadata map[string
 		Metadata:           maps.Clone(metadata),
 		PaymentMethodTypes: types,
 		Status:             status,
-	}}
+	}, seq: len(s.piOrder)}
 	s.intents[id] = in
 	s.piOrder = append(s.piOrder, id)
 	s.created++

@@ -486,6 +486,8 @@ func (s *Sim) route(c *call) response {
 	switch {
 	case len(seg) == 1 && seg[0] == "payment_intents" && c.method == http.MethodPost:
 		return s.createPaymentIntent(c)
+	case len(seg) == 1 && seg[0] == "payment_intents" && c.method == http.MethodGet:
+		return s.listPaymentIntents(c)
 	case len(seg) == 2 && seg[0] == "payment_intents" && c.method == http.MethodGet:
 		return s.retrievePaymentIntent(c, seg[1])
 	case len(seg) == 2 && seg[0] == "payment_intents" && c.method == http.MethodPost:
