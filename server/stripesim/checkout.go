@@ -138,6 +138,29 @@ func (s *Sim) retrieveCheckoutSession(c *call, id string) response {
 	return jsonResponse(http.StatusOK, m)
 }
 
+// expireCheckoutSession answers POST /v1/checkout/sessions/{id}/expire: an
+// open session becomes expired (its page can no longer be paid) and
+// checkout.session.expired is emitted; any other status is Stripe's 400.
+func (s *Sim) expireCheckoutSession(c *call, id string) response {
+	if c.public {
+		return publicOnly()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return resourceMissing("checkout.session", "session", id)
+	}
+	if ss.cs.Status != "open" {
+		return errResponse(http.StatusBadRequest, Error{Type: ErrorTypeInvalidRequest,
+			Message: `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of ` + "`" + ss.cs.Status + "`."})
+	}
+	ss.cs.Status = "expired"
+	ss.cs.URL = nil
+	s.emitLocked(EventCheckoutSessionExpired, ss.cs, c)
+	return jsonResponse(http.StatusOK, ss.cs)
+}
+
 // completeSessionLocked pays an open session: a succeeded PaymentIntent for
 // its total, then payment_intent.succeeded and checkout.session.completed.
 func (s *Sim) completeSessionLocked(ss *session) {

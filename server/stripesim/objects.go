@@ -193,6 +193,7 @@ const (
 	EventPaymentIntentPaymentFailed = "payment_intent.payment_failed"
 	EventPaymentIntentCanceled      = "payment_intent.canceled"
 	EventCheckoutSessionCompleted   = "checkout.session.completed"
+	EventCheckoutSessionExpired     = "checkout.session.expired"
 )
 
 // Event is a Stripe event as delivered to webhooks.

@@ -398,6 +398,12 @@ func TestSecretKey(t *testing.T) {
 			"CancelPaymentIntent":                func() error { _, err := pk.PaymentIntents.Cancel(pi.ID, nil); return err },
 			"CreateCheckoutSession":              func() error { _, err := pk.CheckoutSessions.New(sessionParams(1000)); return err },
 			"RetrieveCheckoutSession":            func() error { _, err := pk.CheckoutSessions.Get(cs.ID, nil); return err },
+			"ExpireCheckoutSession":              func() error { _, err := pk.CheckoutSessions.Expire(cs.ID, nil); return err },
+			"ListPaymentIntents": func() error {
+				it := pk.PaymentIntents.List(nil)
+				it.Next()
+				return it.Err()
+			},
 		} {
 			se := stripeErr(t, call())
 			assert.Equal(t, 401, se.HTTPStatusCode, name)
@@ -408,6 +414,7 @@ func TestSecretKey(t *testing.T) {
 		assert.Equal(t, stripesim.StatusRequiresPaymentMethod, now.Status)
 		assert.Equal(t, 1, e.sim.CreatedPaymentIntents())
 		assert.Len(t, e.sim.CheckoutSessions(), 1)
+		assert.Equal(t, "open", e.sim.CheckoutSessions()[0].Status)
 	})
 
 	t.Run("Configured", func(t *testing.T) {

@@ -500,6 +500,8 @@ func (s *Sim) route(c *call) response {
 		return s.createCheckoutSession(c)
 	case len(seg) == 3 && seg[0] == "checkout" && seg[1] == "sessions" && c.method == http.MethodGet:
 		return s.retrieveCheckoutSession(c, seg[2])
+	case len(seg) == 4 && seg[0] == "checkout" && seg[1] == "sessions" && seg[3] == "expire" && c.method == http.MethodPost:
+		return s.expireCheckoutSession(c, seg[2])
 	}
 	r := errResponse(http.StatusNotFound, Error{Type: ErrorTypeInvalidRequest,
 		Message: fmt.Sprintf("Unrecognized request URL (%s: %s). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", c.method, c.path)})
