@@ -45,7 +45,7 @@ func (s *Sim) createCheckoutSession(c *call) response {
 		case !li.Has("price_data.currency"):
 			return missingParam(p + "[price_data][currency]")
 		case !currencyOK(cur):
-			return paramError("parameter_invalid_string", p+"[price_data][currency]", "Invalid currency: "+cur+".")
+			return invalidCurrency(p+"[price_data][currency]", li.Get("price_data.currency"))
 		case currency != "" && cur != currency:
 			return paramError("parameter_invalid_string", p+"[price_data][currency]", "All line items must use the same currency.")
 		case name == "":
@@ -61,9 +61,9 @@ func (s *Sim) createCheckoutSession(c *call) response {
 			return bad
 		}
 		lines = append(lines, LineItem{Name: name, Currency: cur, UnitAmount: unit, Quantity: qty})
-		total += unit * qty
+		total = addLine(total, unit, qty)
 	}
-	if r := checkAmount(total); r.status != 0 {
+	if r := checkSessionTotal(total, currency); r.status != 0 {
 		return r
 	}
 	metadata, _ := formMap(f, "metadata")

@@ -219,8 +219,8 @@ func TestIdempotency(t *testing.T) {
 		}
 		// A plain form POST (as a browser sends it) replays too.
 		h["Idempotency-Key"] = "k-order"
-		r1 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"amount": {"10"}, "currency": {"usd"}}, h)
-		r2 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"currency": {"usd"}, "amount": {"10"}}, h)
+		r1 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"amount": {"1000"}, "currency": {"usd"}}, h)
+		r2 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"currency": {"usd"}, "amount": {"1000"}}, h)
 		require.Equal(t, http.StatusOK, r2.Status)
 		assert.Equal(t, "true", r2.Header.Get("Idempotent-Replayed"))
 		assert.Equal(t, r1.JSON(t)["id"], r2.JSON(t)["id"])

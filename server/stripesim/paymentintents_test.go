@@ -117,7 +117,8 @@ func TestPaymentIntentLifecycle(t *testing.T) {
 		}{
 			{"NoAmount", &stripe.PaymentIntentParams{Currency: stripe.String("usd")}, "amount", "parameter_missing"},
 			{"NoCurrency", &stripe.PaymentIntentParams{Amount: stripe.Int64(10)}, "currency", "parameter_missing"},
-			{"ZeroAmount", &stripe.PaymentIntentParams{Amount: stripe.Int64(0), Currency: stripe.String("usd")}, "amount", "amount_too_small"},
+			{"ZeroAmount", &stripe.PaymentIntentParams{Amount: stripe.Int64(0), Currency: stripe.String("usd")}, "amount", "parameter_invalid_integer"},
+			{"BelowMinimum", &stripe.PaymentIntentParams{Amount: stripe.Int64(49), Currency: stripe.String("usd")}, "amount", "amount_too_small"},
 			{"HugeAmount", &stripe.PaymentIntentParams{Amount: stripe.Int64(100000000), Currency: stripe.String("usd")}, "amount", "amount_too_large"},
 			{"BadCurrency", &stripe.PaymentIntentParams{Amount: stripe.Int64(10), Currency: stripe.String("dollars")}, "currency", "parameter_invalid_string"},
 		}
