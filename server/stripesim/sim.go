@@ -46,6 +46,11 @@ type Config struct {
 	// WebhookURL receives events by POST. Empty records events without
 	// delivering them. Change it later with SetWebhookURL.
 	WebhookURL string
+	// WebhookURLs are further endpoints (after WebhookURL, when both are
+	// set): every event is delivered to each, with retries of its own, as
+	// to the several replicas of a server sharing this simulator. Change
+	// them later with SetWebhookURLs.
+	WebhookURLs []string
 	// WebhookMode is the initial delivery mode; see SetWebhookMode.
 	WebhookMode WebhookMode
 	// WebhookAttempts bounds the delivery attempts of one event (the first
