@@ -31,11 +31,16 @@ type config struct {
 // configVars lists every variable the command reads.
 var configVars = []string{"PORT", "STRIPESIM_SECRET_KEY", "STRIPESIM_PUBLISHABLE_KEY", "STRIPESIM_WEBHOOK_SECRET", "STRIPESIM_WEBHOOK_URL"}
 
-var (
-	secretKeyFormat      = regexp.MustCompile(`^sk_test_[A-Za-z0-9_]+$`)
-	publishableKeyFormat = regexp.MustCompile(`^pk_test_[A-Za-z0-9_]+$`)
-	webhookSecretFormat  = regexp.MustCompile(`^whsec_[A-Za-z0-9_]+$`)
-)
+// keyVars are the variables holding a key: each is a prefix then
+// letters, digits or _.
+var keyVars = []struct {
+	name, what string
+	format     *regexp.Regexp
+}{
+	{"STRIPESIM_SECRET_KEY", "a test secret key, sk_test_", regexp.MustCompile(`^sk_test_[A-Za-z0-9_]+$`)},
+	{"STRIPESIM_PUBLISHABLE_KEY", "a test publishable key, pk_test_", regexp.MustCompile(`^pk_test_[A-Za-z0-9_]+$`)},
+	{"STRIPESIM_WEBHOOK_SECRET", "a signing secret, whsec_", regexp.MustCompile(`^whsec_[A-Za-z0-9_]+$`)},
+}
 
 // loadConfig reads and checks the environment. Its errors are one line,
 // naming the variable.
@@ -48,26 +53,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.Port = p
 	}
-	if v := getenv("STRIPESIM_SECRET_KEY"); v != "" {
-		if !secretKeyFormat.MatchString(v) {
-			return c, fmt.Errorf("STRIPESIM_SECRET_KEY: want a test secret key, sk_test_ then letters, digits or _")
+	keys := map[string]string{}
+	for _, k := range keyVars {
+		v := getenv(k.name)
+		if v != "" && !k.format.MatchString(v) {
+			return c, fmt.Errorf("%s: want %s then letters, digits or _", k.name, k.what)
 		}
-		c.SecretKey = v
-	} else {
+		keys[k.name] = v
+	}
+	if c.SecretKey = keys["STRIPESIM_SECRET_KEY"]; c.SecretKey == "" {
 		c.SecretKey, c.SecretKeyRandom = stripesim.RandomSecretKey(), true
 	}
-	if v := getenv("STRIPESIM_PUBLISHABLE_KEY"); v != "" {
-		if !publishableKeyFormat.MatchString(v) {
-			return c, fmt.Errorf("STRIPESIM_PUBLISHABLE_KEY: want a test publishable key, pk_test_ then letters, digits or _")
-		}
+	if v := keys["STRIPESIM_PUBLISHABLE_KEY"]; v != "" {
 		c.PublishableKey = v
 	}
-	if v := getenv("STRIPESIM_WEBHOOK_SECRET"); v != "" {
-		if !webhookSecretFormat.MatchString(v) {
-			return c, fmt.Errorf("STRIPESIM_WEBHOOK_SECRET: want a signing secret, whsec_ then letters, digits or _")
-		}
-		c.WebhookSecret = v
-	} else {
+	if c.WebhookSecret = keys["STRIPESIM_WEBHOOK_SECRET"]; c.WebhookSecret == "" {
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {
 			return c, fmt.Errorf("STRIPESIM_WEBHOOK_SECRET: cannot draw a random one: %v", err)
