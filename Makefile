@@ -12,6 +12,7 @@ build: server wasm
 
 server:
 	$(GO) build -trimpath -o bin/onecharge ./server/cmd/onecharge
+	$(GO) build -trimpath -o bin/stripesim ./server/cmd/stripesim
 
 # The browser bundle: Go compiled to WebAssembly plus the toolchain's loader.
 wasm:

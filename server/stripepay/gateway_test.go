@@ -158,7 +158,7 @@ func TestErrorTranslation(t *testing.T) {
 	}{
 		{name: "InvalidCreate", want: checkoutsvc.ErrIntentFailed, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
-			_, err := e.gateway(t, nil).CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 10, Currency: "dollars"})
+			_, err := e.gateway(t, nil).CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 1000, Currency: "dollars"})
 			return err
 		}},
 		{name: "IdempotencyMismatch", want: checkoutsvc.ErrIntentFailed, run: func(t *testing.T) error {
@@ -170,7 +170,7 @@ func TestErrorTranslation(t *testing.T) {
 		{name: "CardDeclined", want: checkoutsvc.ErrIntentFailed, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
 			gw := e.gateway(t, nil)
-			pi, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 10, Currency: "usd"})
+			pi, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 1000, Currency: "usd"})
 			require.NoError(t, err)
 			_, err = gw.ConfirmPaymentIntent(ctx, pi.ID, stripesim.PMCardChargeDeclined, "", "")
 			var ce *stripe.CardError
@@ -185,20 +185,20 @@ func TestErrorTranslation(t *testing.T) {
 		{name: "UnexpectedState", want: checkoutsvc.ErrUnexpectedState, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
 			gw := e.gateway(t, nil)
-			pi, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 10, Currency: "usd"})
+			pi, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 1000, Currency: "usd"})
 			require.NoError(t, err)
 			require.NoError(t, e.sim.ForcePaymentIntentStatus(pi.ID, checkoutsvc.StatusProcessing))
-			_, err = gw.UpdatePaymentIntent(ctx, pi.ID, 20, "usd", "")
+			_, err = gw.UpdatePaymentIntent(ctx, pi.ID, 2000, "usd", "")
 			return err
 		}},
 		{name: "WrongSecretKey401", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
-			e := mustSim(t, stripesim.Config{SecretKey: "sk_test_right"})
-			return create(e.gateway(t, nil), "", 10)
+			e := mustSim(t, stripesim.Config{})
+			return create(e.gateway(t, func(c *stripepay.Config) { c.SecretKey = "sk_test_wrong" }), "", 1000)
 		}},
 		{name: "503AfterRetries", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
 			e.sim.AddFault(stripesim.Fault{ErrorStatus: 503, ErrorRate: 1})
-			err := create(e.gateway(t, nil), "k", 10)
+			err := create(e.gateway(t, nil), "k", 1000)
 			assert.Equal(t, int32(1+stripepay.DefaultMaxNetworkRetries), e.requests.Load(), "stripe-go retried 503")
 			assert.Equal(t, 0, e.sim.CreatedPaymentIntents())
 			return err
@@ -206,7 +206,7 @@ func TestErrorTranslation(t *testing.T) {
 		{name: "500OnCreate", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
 			e.sim.AddFault(stripesim.Fault{Method: "POST", ErrorRate: 1})
-			err := create(e.gateway(t, nil), "k", 10)
+			err := create(e.gateway(t, nil), "k", 1000)
 			assert.Equal(t, int32(1), e.requests.Load(), "stripe-go does not retry a POST answered 500")
 			return err
 		}},
@@ -232,16 +232,16 @@ func TestErrorTranslation(t *testing.T) {
 			srv.Close()
 			gw, err := stripepay.New(stripepay.Config{SecretKey: secretKey, APIBase: base, NoRetryDelay: true})
 			require.NoError(t, err)
-			return create(gw, "k", 10)
+			return create(gw, "k", 1000)
 		}},
 		{name: "KeyInFlight409", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
 			e.sim.AddFault(stripesim.Fault{Method: "POST", Latency: 300 * time.Millisecond})
 			gw := e.gateway(t, func(c *stripepay.Config) { c.MaxNetworkRetries = -1 })
 			first := make(chan error, 1)
-			go func() { first <- create(gw, "k-busy", 10) }()
+			go func() { first <- create(gw, "k-busy", 1000) }()
 			require.Eventually(t, func() bool { return e.sim.InFlight() == 1 }, 5*time.Second, time.Millisecond)
-			err := create(gw, "k-busy", 10)
+			err := create(gw, "k-busy", 1000)
 			require.NoError(t, <-first)
 			return err
 		}},
@@ -249,13 +249,13 @@ func TestErrorTranslation(t *testing.T) {
 			base := fixed(t, 403, `{"error":{"type":"invalid_request_error","message":"The provided key does not have the required permissions."}}`)
 			gw, err := stripepay.New(stripepay.Config{SecretKey: secretKey, APIBase: base})
 			require.NoError(t, err)
-			return create(gw, "k", 10)
+			return create(gw, "k", 1000)
 		}},
 		{name: "RateLimited429", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
 			base := fixed(t, 429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests."}}`)
 			gw, err := stripepay.New(stripepay.Config{SecretKey: secretKey, APIBase: base})
 			require.NoError(t, err)
-			return create(gw, "k", 10)
+			return create(gw, "k", 1000)
 		}},
 		{name: "ProxyHTML502", want: checkoutsvc.ErrPaymentUnavailable, run: func(t *testing.T) error {
 			base := fixed(t, 502, `<html>Bad Gateway</html>`)

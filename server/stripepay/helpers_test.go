@@ -21,6 +21,9 @@ import (
 )
 
 const (
+	// secretKey is for servers that are not the simulator (stripe-mock,
+	// fixed answers, closed ports), which accept any test key; the
+	// simulator takes only its own, sim.SecretKey().
 	secretKey     = "sk_test_stripepay"
 	webhookSecret = "whsec_stripepay_test"
 )
@@ -57,7 +60,7 @@ func mustSim(tb testing.TB, cfg stripesim.Config) *simEnv {
 // gateway returns a stripepay.Client for the simulator; mod adjusts the config.
 func (e *simEnv) gateway(tb testing.TB, mod func(*stripepay.Config)) *stripepay.Client {
 	tb.Helper()
-	cfg := stripepay.Config{SecretKey: secretKey, WebhookSecret: webhookSecret, APIBase: e.base, NoRetryDelay: true}
+	cfg := stripepay.Config{SecretKey: e.sim.SecretKey(), WebhookSecret: webhookSecret, APIBase: e.base, NoRetryDelay: true}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -107,15 +107,19 @@ func TestWireCompatibility(t *testing.T) {
 	backends := []struct {
 		name     string
 		stateful bool
-		base     func(t *testing.T) string
+		start    func(t *testing.T) (base, secretKey string)
 	}{
-		{"Simulator", true, func(t *testing.T) string { return mustSim(t, stripesim.Config{}).base }},
-		{"StripeMock", false, func(t *testing.T) string { return startStripeMock(t) }},
+		{"Simulator", true, func(t *testing.T) (string, string) {
+			e := mustSim(t, stripesim.Config{})
+			return e.base, e.sim.SecretKey()
+		}},
+		{"StripeMock", false, func(t *testing.T) (string, string) { return startStripeMock(t), "sk_test_123" }},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			gw, err := stripepay.New(stripepay.Config{SecretKey: "sk_test_123", APIBase: b.base(t), NoRetryDelay: true})
+			base, key := b.start(t)
+			gw, err := stripepay.New(stripepay.Config{SecretKey: key, APIBase: base, NoRetryDelay: true})
 			require.NoError(t, err)
 			st := &wireState{}
 			for _, c := range wireCalls {

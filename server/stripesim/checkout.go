@@ -45,7 +45,7 @@ func (s *Sim) createCheckoutSession(c *call) response {
 		case !li.Has("price_data.currency"):
 			return missingParam(p + "[price_data][currency]")
 		case !currencyOK(cur):
-			return paramError("parameter_invalid_string", p+"[price_data][currency]", "Invalid currency: "+cur+".")
+			return invalidCurrency(p+"[price_data][currency]", li.Get("price_data.currency"))
 		case currency != "" && cur != currency:
 			return paramError("parameter_invalid_string", p+"[price_data][currency]", "All line items must use the same currency.")
 		case name == "":
@@ -61,9 +61,9 @@ func (s *Sim) createCheckoutSession(c *call) response {
 			return bad
 		}
 		lines = append(lines, LineItem{Name: name, Currency: cur, UnitAmount: unit, Quantity: qty})
-		total += unit * qty
+		total = addLine(total, unit, qty)
 	}
-	if r := checkAmount(total); r.status != 0 {
+	if r := checkSessionTotal(total, currency); r.status != 0 {
 		return r
 	}
 	metadata, _ := formMap(f, "metadata")
@@ -136,6 +136,29 @@ func (s *Sim) retrieveCheckoutSession(c *call, id string) response {
 	_ = json.Unmarshal(b, &m)
 	m["payment_intent"] = s.intents[*ss.cs.PaymentIntent].pi
 	return jsonResponse(http.StatusOK, m)
+}
+
+// expireCheckoutSession answers POST /v1/checkout/sessions/{id}/expire: an
+// open session becomes expired (its page can no longer be paid) and
+// checkout.session.expired is emitted; any other status is Stripe's 400.
+func (s *Sim) expireCheckoutSession(c *call, id string) response {
+	if c.public {
+		return publicOnly()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return resourceMissing("checkout.session", "session", id)
+	}
+	if ss.cs.Status != "open" {
+		return errResponse(http.StatusBadRequest, Error{Type: ErrorTypeInvalidRequest,
+			Message: `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of ` + "`" + ss.cs.Status + "`."})
+	}
+	ss.cs.Status = "expired"
+	ss.cs.URL = nil
+	s.emitLocked(EventCheckoutSessionExpired, ss.cs, c)
+	return jsonResponse(http.StatusOK, ss.cs)
 }
 
 // completeSessionLocked pays an open session: a succeeded PaymentIntent for

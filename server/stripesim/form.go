@@ -152,16 +152,3 @@ func formBool(form url.Values, name string) (v bool, present bool, bad response)
 func fingerprint(c *call) string {
 	return c.method + " " + c.path + "\n" + c.form.Encode()
 }
-
-// currencyOK reports whether c looks like an ISO 4217 code (lower case).
-func currencyOK(c string) bool {
-	if len(c) != 3 {
-		return false
-	}
-	for _, r := range c {
-		if r < 'a' || r > 'z' {
-			return false
-		}
-	}
-	return true
-}

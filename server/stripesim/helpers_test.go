@@ -19,8 +19,6 @@ import (
 	"github.com/onecharge/onecharge/server/stripesim"
 )
 
-const secretKey = "sk_test_simulator"
-
 // fakeClock is a settable clock for Config.Now.
 type fakeClock struct {
 	mu sync.Mutex
@@ -86,7 +84,7 @@ func (e *env) api(key string, retries int64) *client.API {
 }
 
 // sk is the secret-key client without retries.
-func (e *env) sk() *client.API { return e.api(secretKey, 0) }
+func (e *env) sk() *client.API { return e.api(e.sim.SecretKey(), 0) }
 
 // createPI creates a PaymentIntent through stripe-go.
 func (e *env) createPI(tb testing.TB, amount int64, metadata map[string]string) *stripe.PaymentIntent {
@@ -102,6 +100,26 @@ func (e *env) createPI(tb testing.TB, amount int64, metadata map[string]string) 
 	pi, err := e.sk().PaymentIntents.New(p)
 	require.NoError(tb, err)
 	return pi
+}
+
+// sessionParams is a Checkout Session of one usd line worth total.
+func sessionParams(total int64) *stripe.CheckoutSessionParams {
+	return sessionParamsIn("usd", total)
+}
+
+// sessionParamsIn is a Checkout Session of one line worth total in currency.
+func sessionParamsIn(currency string, total int64) *stripe.CheckoutSessionParams {
+	return &stripe.CheckoutSessionParams{
+		Mode:       stripe.String("payment"),
+		SuccessURL: stripe.String("https://shop.example/ok?session_id={CHECKOUT_SESSION_ID}"),
+		LineItems: []*stripe.CheckoutSessionLineItemParams{{
+			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{
+				Currency: stripe.String(currency), UnitAmount: stripe.Int64(total),
+				ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String("Item")},
+			},
+			Quantity: stripe.Int64(1),
+		}},
+	}
 }
 
 // rawResponse is a plain HTTP answer.

@@ -171,14 +171,28 @@ func TestIdempotency(t *testing.T) {
 	})
 
 	t.Run("ScopedPerAPIKey", func(t *testing.T) {
+		// The secret and the publishable key are separate scopes: one
+		// Idempotency-Key used by both with other parameters is no
+		// conflict, and neither replays the other's response.
 		t.Parallel()
 		e := mustSim(t, stripesim.Config{})
-		a, err := e.api("sk_test_account_a", 0).PaymentIntents.New(createParams(500, "k-scope"))
+		a, b := e.createPI(t, 500, nil), e.createPI(t, 600, nil)
+		p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(stripesim.PMCardVisa)}
+		p.SetIdempotencyKey("k-scope")
+		got, err := e.sk().PaymentIntents.Confirm(a.ID, p)
 		require.NoError(t, err)
-		b, err := e.api("sk_test_account_b", 0).PaymentIntents.New(createParams(500, "k-scope"))
+		assert.Equal(t, a.ID, got.ID)
+		p = &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(stripesim.PMCardVisa)}
+		p.SetIdempotencyKey("k-scope")
+		p.AddExtra("client_secret", b.ClientSecret)
+		got, err = e.api(e.sim.PublishableKey(), 0).PaymentIntents.Confirm(b.ID, p)
 		require.NoError(t, err)
-		assert.NotEqual(t, a.ID, b.ID)
-		assert.Equal(t, 2, e.sim.CreatedPaymentIntents())
+		assert.Equal(t, b.ID, got.ID)
+		assert.Empty(t, got.LastResponse.Header.Get("Idempotent-Replayed"))
+		for _, id := range []string{a.ID, b.ID} {
+			pi, _ := e.sim.PaymentIntent(id)
+			assert.Equal(t, stripesim.StatusSucceeded, pi.Status)
+		}
 	})
 
 	t.Run("ValidationErrorsNotStored", func(t *testing.T) {
@@ -196,7 +210,7 @@ func TestIdempotency(t *testing.T) {
 		t.Parallel()
 		e := mustSim(t, stripesim.Config{})
 		pi := e.createPI(t, 500, nil)
-		h := bearer(secretKey)
+		h := bearer(e.sim.SecretKey())
 		h["Idempotency-Key"] = "k-get"
 		for range 2 {
 			resp := do(t, http.MethodGet, e.base+"/v1/payment_intents/"+pi.ID, nil, h)
@@ -205,8 +219,8 @@ func TestIdempotency(t *testing.T) {
 		}
 		// A plain form POST (as a browser sends it) replays too.
 		h["Idempotency-Key"] = "k-order"
-		r1 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"amount": {"10"}, "currency": {"usd"}}, h)
-		r2 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"currency": {"usd"}, "amount": {"10"}}, h)
+		r1 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"amount": {"1000"}, "currency": {"usd"}}, h)
+		r2 := do(t, http.MethodPost, e.base+"/v1/payment_intents", url.Values{"currency": {"usd"}, "amount": {"1000"}}, h)
 		require.Equal(t, http.StatusOK, r2.Status)
 		assert.Equal(t, "true", r2.Header.Get("Idempotent-Replayed"))
 		assert.Equal(t, r1.JSON(t)["id"], r2.JSON(t)["id"])

@@ -126,8 +126,17 @@ func (p PaymentIntent) clone() PaymentIntent {
 // intent is a PaymentIntent with the simulator's private state.
 type intent struct {
 	pi             PaymentIntent
+	seq            int // creation order: its index in Sim.piOrder
 	returnURL      string
 	challengeToken string
+}
+
+// List is Stripe's list object, the answer of a list endpoint.
+type List[T any] struct {
+	Object  string `json:"object"` // "list"
+	Data    []T    `json:"data"`
+	HasMore bool   `json:"has_more"`
+	URL     string `json:"url"`
 }
 
 // LineItem is one line of a Checkout Session (price_data only).
@@ -184,6 +193,7 @@ const (
 	EventPaymentIntentPaymentFailed = "payment_intent.payment_failed"
 	EventPaymentIntentCanceled      = "payment_intent.canceled"
 	EventCheckoutSessionCompleted   = "checkout.session.completed"
+	EventCheckoutSessionExpired     = "checkout.session.expired"
 )
 
 // Event is a Stripe event as delivered to webhooks.

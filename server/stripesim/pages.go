@@ -210,7 +210,13 @@ func (s *Sim) checkoutPage(w http.ResponseWriter, r *http.Request, id string) {
 		s.mu.Unlock()
 		renderPage(w, http.StatusOK, d)
 	case http.MethodPost:
-		s.completeSessionLocked(ss)
+		if ss.cs.Status == "expired" {
+			// Expired (through the API): nothing to pay, nothing made.
+			s.mu.Unlock()
+			renderPage(w, http.StatusGone, pageData{Title: "Checkout", Message: "This checkout session is expired."})
+			return
+		}
+		s.completeSessionLocked(ss) // a no-op when already complete (a double submit)
 		loc := ss.successURL()
 		s.mu.Unlock()
 		http.Redirect(w, r, loc, http.StatusSeeOther)

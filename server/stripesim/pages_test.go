@@ -109,7 +109,7 @@ func TestThreeDSecureChallenge(t *testing.T) {
 		pi := e.createPI(t, 4200, nil)
 		resp := do(t, http.MethodPost, e.base+"/v1/payment_intents/"+pi.ID+"/confirm",
 			url.Values{"payment_method": {stripesim.PMCardThreeDSecure2}},
-			map[string]string{"Authorization": "Bearer " + secretKey, "X-Forwarded-Proto": "https"})
+			map[string]string{"Authorization": "Bearer " + e.sim.SecretKey(), "X-Forwarded-Proto": "https"})
 		require.Equal(t, http.StatusOK, resp.Status)
 		next := resp.JSON(t)["next_action"].(map[string]any)["redirect_to_url"].(map[string]any)["url"].(string)
 		assert.True(t, strings.HasPrefix(next, "https://"+strings.TrimPrefix(e.srv.URL, "http://")+"/_stripe/challenge/"), next)
@@ -263,7 +263,7 @@ func TestCheckoutSessionLineItemErrors(t *testing.T) {
 			} else {
 				form.Set(tt.field, tt.value)
 			}
-			resp := do(t, http.MethodPost, e.base+"/v1/checkout/sessions", form, bearer(secretKey))
+			resp := do(t, http.MethodPost, e.base+"/v1/checkout/sessions", form, bearer(e.sim.SecretKey()))
 			assert.Equal(t, http.StatusBadRequest, resp.Status)
 			errObj := resp.JSON(t)["error"].(map[string]any)
 			assert.Equal(t, tt.code, errObj["code"])

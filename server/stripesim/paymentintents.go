@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// maxAmount is Stripe's limit: eight digits in minor units.
-const maxAmount = 99999999
-
 // testCard is what a test payment method does on confirmation.
 type testCard struct {
 	outcome     string // "succeed", "3ds" or "decline"
@@ -45,15 +42,15 @@ func (s *Sim) createPaymentIntent(c *call) response {
 	case !ok:
 		return missingParam("amount")
 	}
-	if r := checkAmount(amount); r.status != 0 {
-		return r
-	}
 	currency := strings.ToLower(f.Get("currency"))
 	switch {
 	case !f.Has("currency"):
 		return missingParam("currency")
 	case !currencyOK(currency):
-		return paramError("parameter_invalid_string", "currency", "Invalid currency: "+f.Get("currency")+".")
+		return invalidCurrency("currency", f.Get("currency"))
+	}
+	if r := checkAmount(amount, currency); r.status != 0 {
+		return r
 	}
 	if cm := f.Get("capture_method"); cm != "" && cm != "automatic" && cm != "automatic_async" {
 		return paramError("parameter_unknown", "capture_method", "The simulator supports capture_method automatic only.")
@@ -105,16 +102,6 @@ func (s *Sim) createPaymentIntent(c *call) response {
 	return jsonResponse(http.StatusOK, in.pi)
 }
 
-func checkAmount(amount int64) response {
-	switch {
-	case amount < 1:
-		return paramError("amount_too_small", "amount", "Amount must be at least 1 in the currency's minor unit.")
-	case amount > maxAmount:
-		return paramError("amount_too_large", "amount", fmt.Sprintf("Amount must be no more than %d.", maxAmount))
-	}
-	return response{}
-}
-
 // lookupLocked finds a PaymentIntent for c. A publishable key must send the
 // matching client_secret; it learns nothing about other intents.
 func (s *Sim) lookupLocked(c *call, id string) (*intent, response) {
@@ -155,15 +142,10 @@ func (s *Sim) updatePaymentIntent(c *call, id string) response {
 	if bad.status != 0 {
 		return bad
 	}
-	if amountSent {
-		if r := checkAmount(amount); r.status != 0 {
-			return r
-		}
-	}
 	currency := strings.ToLower(f.Get("currency"))
 	currencySent := f.Has("currency")
 	if currencySent && !currencyOK(currency) {
-		return paramError("parameter_invalid_string", "currency", "Invalid currency: "+f.Get("currency")+".")
+		return invalidCurrency("currency", f.Get("currency"))
 	}
 	metadata, metadataSent := formMap(f, "metadata")
 	types, typesSent := formList(f, "payment_method_types")
@@ -175,6 +157,19 @@ func (s *Sim) updatePaymentIntent(c *call, id string) response {
 		return r
 	}
 	pi := &in.pi
+	if amountSent || currencySent {
+		// The bounds apply to the amount and currency the intent would have.
+		newAmount, newCurrency := pi.Amount, pi.Currency
+		if amountSent {
+			newAmount = amount
+		}
+		if currencySent {
+			newCurrency = currency
+		}
+		if r := checkAmount(newAmount, newCurrency); r.status != 0 {
+			return r
+		}
+	}
 	if (amountSent || currencySent) && !slices.Contains(updatableStatuses, pi.Status) {
 		field := "amount"
 		if !amountSent {
@@ -377,7 +372,7 @@ func (s *Sim) newIntentLocked(amount int64, currency string, metadata map[string
 		Metadata:           maps.Clone(metadata),
 		PaymentMethodTypes: types,
 		Status:             status,
-	}}
+	}, seq: len(s.piOrder)}
 	s.intents[id] = in
 	s.piOrder = append(s.piOrder, id)
 	s.created++

@@ -117,7 +117,8 @@ func TestPaymentIntentLifecycle(t *testing.T) {
 		}{
 			{"NoAmount", &stripe.PaymentIntentParams{Currency: stripe.String("usd")}, "amount", "parameter_missing"},
 			{"NoCurrency", &stripe.PaymentIntentParams{Amount: stripe.Int64(10)}, "currency", "parameter_missing"},
-			{"ZeroAmount", &stripe.PaymentIntentParams{Amount: stripe.Int64(0), Currency: stripe.String("usd")}, "amount", "amount_too_small"},
+			{"ZeroAmount", &stripe.PaymentIntentParams{Amount: stripe.Int64(0), Currency: stripe.String("usd")}, "amount", "parameter_invalid_integer"},
+			{"BelowMinimum", &stripe.PaymentIntentParams{Amount: stripe.Int64(49), Currency: stripe.String("usd")}, "amount", "amount_too_small"},
 			{"HugeAmount", &stripe.PaymentIntentParams{Amount: stripe.Int64(100000000), Currency: stripe.String("usd")}, "amount", "amount_too_large"},
 			{"BadCurrency", &stripe.PaymentIntentParams{Amount: stripe.Int64(10), Currency: stripe.String("dollars")}, "currency", "parameter_invalid_string"},
 		}
@@ -346,20 +347,93 @@ func TestPublishableKeyConfirm(t *testing.T) {
 	})
 }
 
-func TestConfiguredSecretKey(t *testing.T) {
+// TestSecretKey: without Config.SecretKey the simulator draws one at
+// random; only that exact key (or the configured one) calls the
+// secret-key API, never another sk_test_ key nor the publishable key.
+func TestSecretKey(t *testing.T) {
 	t.Parallel()
-	e := mustSim(t, stripesim.Config{SecretKey: "sk_test_only_this"})
-	_, err := e.api("sk_test_only_this", 0).PaymentIntents.New(&stripe.PaymentIntentParams{Amount: stripe.Int64(10), Currency: stripe.String("usd")})
-	require.NoError(t, err)
-	_, err = e.api("sk_test_another", 0).PaymentIntents.New(&stripe.PaymentIntentParams{Amount: stripe.Int64(10), Currency: stripe.String("usd")})
-	assert.Equal(t, 401, stripeErr(t, err).HTTPStatusCode)
-	assert.Equal(t, 1, e.sim.CreatedPaymentIntents())
+	createParams := func() *stripe.PaymentIntentParams {
+		return &stripe.PaymentIntentParams{Amount: stripe.Int64(1000), Currency: stripe.String("usd")}
+	}
+
+	t.Run("RandomPerStart", func(t *testing.T) {
+		t.Parallel()
+		a, b := mustSim(t, stripesim.Config{}), mustSim(t, stripesim.Config{})
+		assert.Regexp(t, `^sk_test_sim_[A-Za-z0-9]{32}$`, a.sim.SecretKey())
+		assert.NotEqual(t, a.sim.SecretKey(), b.sim.SecretKey())
+		_, err := a.sk().PaymentIntents.New(createParams())
+		require.NoError(t, err)
+		_, err = b.api(a.sim.SecretKey(), 0).PaymentIntents.New(createParams())
+		assert.Equal(t, 401, stripeErr(t, err).HTTPStatusCode, "one simulator's key is not another's")
+		assert.Zero(t, b.sim.CreatedPaymentIntents())
+	})
+
+	t.Run("ErrWrongTestKey401", func(t *testing.T) {
+		t.Parallel()
+		e := mustSim(t, stripesim.Config{})
+		for _, key := range []string{"sk_test_simulator", "sk_test_onecharge_simulator", e.sim.SecretKey() + "x", e.sim.SecretKey()[:len(e.sim.SecretKey())-1]} {
+			_, err := e.api(key, 0).PaymentIntents.New(createParams())
+			se := stripeErr(t, err)
+			assert.Equal(t, 401, se.HTTPStatusCode, key)
+			assert.Equal(t, stripe.ErrorTypeInvalidRequest, se.Type)
+			assert.Contains(t, se.Msg, "Invalid API Key provided")
+			assert.NotContains(t, se.Msg, e.sim.SecretKey(), "the key is redacted")
+		}
+		assert.Zero(t, e.sim.CreatedPaymentIntents())
+	})
+
+	t.Run("ErrPublishableKeyOnSecretEndpoints", func(t *testing.T) {
+		t.Parallel()
+		e := mustSim(t, stripesim.Config{})
+		pi := e.createPI(t, 1000, nil)
+		cs, err := e.sk().CheckoutSessions.New(sessionParams(1000))
+		require.NoError(t, err)
+		pk := e.api(e.sim.PublishableKey(), 0)
+		for name, call := range map[string]func() error{
+			"CreatePaymentIntent": func() error { _, err := pk.PaymentIntents.New(createParams()); return err },
+			"UpdatePaymentIntent": func() error {
+				_, err := pk.PaymentIntents.Update(pi.ID, &stripe.PaymentIntentParams{Amount: stripe.Int64(1)})
+				return err
+			},
+			"RetrievePaymentIntentWithoutSecret": func() error { _, err := pk.PaymentIntents.Get(pi.ID, nil); return err },
+			"CancelPaymentIntent":                func() error { _, err := pk.PaymentIntents.Cancel(pi.ID, nil); return err },
+			"CreateCheckoutSession":              func() error { _, err := pk.CheckoutSessions.New(sessionParams(1000)); return err },
+			"RetrieveCheckoutSession":            func() error { _, err := pk.CheckoutSessions.Get(cs.ID, nil); return err },
+			"ExpireCheckoutSession":              func() error { _, err := pk.CheckoutSessions.Expire(cs.ID, nil); return err },
+			"ListPaymentIntents": func() error {
+				it := pk.PaymentIntents.List(nil)
+				it.Next()
+				return it.Err()
+			},
+		} {
+			se := stripeErr(t, call())
+			assert.Equal(t, 401, se.HTTPStatusCode, name)
+			assert.Contains(t, se.Msg, "publishable API key", name)
+		}
+		now, _ := e.sim.PaymentIntent(pi.ID)
+		assert.Equal(t, int64(1000), now.Amount)
+		assert.Equal(t, stripesim.StatusRequiresPaymentMethod, now.Status)
+		assert.Equal(t, 1, e.sim.CreatedPaymentIntents())
+		assert.Len(t, e.sim.CheckoutSessions(), 1)
+		assert.Equal(t, "open", e.sim.CheckoutSessions()[0].Status)
+	})
+
+	t.Run("Configured", func(t *testing.T) {
+		t.Parallel()
+		e := mustSim(t, stripesim.Config{SecretKey: "sk_test_only_this"})
+		assert.Equal(t, "sk_test_only_this", e.sim.SecretKey())
+		_, err := e.api("sk_test_only_this", 0).PaymentIntents.New(createParams())
+		require.NoError(t, err)
+		_, err = e.api("sk_test_another", 0).PaymentIntents.New(createParams())
+		assert.Equal(t, 401, stripeErr(t, err).HTTPStatusCode)
+		assert.Equal(t, 1, e.sim.CreatedPaymentIntents())
+	})
 }
 
 func TestUnknownRoute(t *testing.T) {
 	t.Parallel()
 	e := mustSim(t, stripesim.Config{})
-	resp := do(t, http.MethodGet, e.base+"/v1/customers", nil, bearer(secretKey))
+	resp := do(t, http.MethodGet, e.base+"/v1/customers", nil, bearer(e.sim.SecretKey()))
 	assert.Equal(t, http.StatusNotFound, resp.Status)
 	assert.Contains(t, resp.JSON(t)["error"].(map[string]any)["message"], "Unrecognized request URL")
 }
@@ -389,7 +463,7 @@ func TestCreateWithUnknownPaymentMethod(t *testing.T) {
 	t.Parallel()
 	e := mustSim(t, stripesim.Config{})
 	resp := do(t, http.MethodPost, e.base+"/v1/payment_intents",
-		url.Values{"amount": {"1000"}, "currency": {"usd"}, "payment_method": {"pm_card_nonexistent"}}, bearer(secretKey))
+		url.Values{"amount": {"1000"}, "currency": {"usd"}, "payment_method": {"pm_card_nonexistent"}}, bearer(e.sim.SecretKey()))
 	assert.Equal(t, http.StatusBadRequest, resp.Status)
 	assert.Equal(t, "resource_missing", resp.JSON(t)["error"].(map[string]any)["code"])
 	assert.Zero(t, e.sim.CreatedPaymentIntents())

@@ -3,6 +3,7 @@ package stripesim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -30,8 +31,11 @@ const (
 
 // Config configures a Sim. The zero value is usable; New fills in defaults.
 type Config struct {
-	// SecretKey, when set, is the only secret key accepted. When empty any
-	// key starting with "sk_test_" is accepted.
+	// SecretKey is the only secret key accepted. When empty, New draws one
+	// at random ("sk_test_sim_" and 32 alphanumerics from crypto/rand),
+	// which only SecretKey reveals: whoever reaches the simulator without
+	// it (a shopper's browser, through /_stripe) cannot call the
+	// secret-key API.
 	SecretKey string
 	// PublishableKey authenticates browsers (Bearer token or a "key" form
 	// field) for confirming and retrieving a PaymentIntent with its client
@@ -42,6 +46,11 @@ type Config struct {
 	// WebhookURL receives events by POST. Empty records events without
 	// delivering them. Change it later with SetWebhookURL.
 	WebhookURL string
+	// WebhookURLs are further endpoints (after WebhookURL, when both are
+	// set): every event is delivered to each, with retries of its own, as
+	// to the several replicas of a server sharing this simulator. Change
+	// them later with SetWebhookURLs.
+	WebhookURLs []string
 	// WebhookMode is the initial delivery mode; see SetWebhookMode.
 	WebhookMode WebhookMode
 	// WebhookAttempts bounds the delivery attempts of one event (the first
@@ -103,6 +112,9 @@ type Sim struct {
 // New returns a simulator with cfg's defaults filled in. It starts the
 // webhook dispatcher; call Close when done.
 func New(cfg Config) *Sim {
+	if cfg.SecretKey == "" {
+		cfg.SecretKey = RandomSecretKey()
+	}
 	if cfg.PublishableKey == "" {
 		cfg.PublishableKey = DefaultPublishableKey
 	}
@@ -159,6 +171,14 @@ func (s *Sim) Close() error {
 	})
 	return nil
 }
+
+// SecretKey returns the secret key stripe-go must use: Config.SecretKey,
+// or the one drawn at random by New.
+func (s *Sim) SecretKey() string { return s.cfg.SecretKey }
+
+// RandomSecretKey returns a fresh secret key of the form New draws:
+// "sk_test_sim_" followed by 32 alphanumerics from crypto/rand.
+func RandomSecretKey() string { return newID("sk_test_sim_", 32) }
 
 // PublishableKey returns the publishable key browsers use.
 func (s *Sim) PublishableKey() string { return s.cfg.PublishableKey }
@@ -445,8 +465,7 @@ func (s *Sim) authenticate(r *http.Request, c *call) (response, bool) {
 	case key == s.cfg.PublishableKey:
 		c.apiKey, c.public = key, true
 		return response{}, true
-	case s.cfg.SecretKey != "" && key == s.cfg.SecretKey,
-		s.cfg.SecretKey == "" && strings.HasPrefix(key, "sk_test_"):
+	case subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.SecretKey)) == 1:
 		c.apiKey = key
 		return response{}, true
 	}
@@ -472,6 +491,8 @@ func (s *Sim) route(c *call) response {
 	switch {
 	case len(seg) == 1 && seg[0] == "payment_intents" && c.method == http.MethodPost:
 		return s.createPaymentIntent(c)
+	case len(seg) == 1 && seg[0] == "payment_intents" && c.method == http.MethodGet:
+		return s.listPaymentIntents(c)
 	case len(seg) == 2 && seg[0] == "payment_intents" && c.method == http.MethodGet:
 		return s.retrievePaymentIntent(c, seg[1])
 	case len(seg) == 2 && seg[0] == "payment_intents" && c.method == http.MethodPost:
@@ -484,6 +505,8 @@ func (s *Sim) route(c *call) response {
 		return s.createCheckoutSession(c)
 	case len(seg) == 3 && seg[0] == "checkout" && seg[1] == "sessions" && c.method == http.MethodGet:
 		return s.retrieveCheckoutSession(c, seg[2])
+	case len(seg) == 4 && seg[0] == "checkout" && seg[1] == "sessions" && seg[3] == "expire" && c.method == http.MethodPost:
+		return s.expireCheckoutSession(c, seg[2])
 	}
 	r := errResponse(http.StatusNotFound, Error{Type: ErrorTypeInvalidRequest,
 		Message: fmt.Sprintf("Unrecognized request URL (%s: %s). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", c.method, c.path)})
@@ -553,14 +576,26 @@ func resourceMissing(kind, param, id string) response {
 
 const alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newID returns prefix followed by n random alphanumerics.
+// newID returns prefix followed by n random alphanumerics from
+// crypto/rand, each uniform (bytes from 248 up are drawn again, so that
+// the modulo has no bias).
 func newID(prefix string, n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alnum[int(b[i])%len(alnum)]
+	out := make([]byte, 0, len(prefix)+n)
+	out = append(out, prefix...)
+	buf := make([]byte, n+n/4+8)
+	for len(out) < len(prefix)+n {
+		_, _ = rand.Read(buf) // never fails (crypto/rand)
+		for _, b := range buf {
+			if int(b) >= 256-256%len(alnum) {
+				continue
+			}
+			out = append(out, alnum[int(b)%len(alnum)])
+			if len(out) == len(prefix)+n {
+				break
+			}
+		}
 	}
-	return prefix + string(b)
+	return string(out)
 }
 
 func newRequestID() string { return newID("req_", 14) }

@@ -39,17 +39,47 @@ type WebhookMode struct {
 	// Order is InOrder (the default), Reversed or Shuffled.
 	Order Order
 	// Batch, with Reversed or Shuffled, releases the held events as soon as
-	// Batch of them are held. Zero holds them until ReleaseWebhooks.
+	// Batch deliveries are held for one endpoint (with Duplicate, an event
+	// is two deliveries). Zero holds them until ReleaseWebhooks.
 	Batch int
 }
 
-// SetWebhookURL sets where events are delivered ("" stops delivery; events
-// emitted meanwhile are recorded but never delivered). Retries use the URL
-// current at their attempt.
+// SetWebhookURL makes u the single webhook endpoint ("" stops delivery;
+// events emitted meanwhile are recorded but never delivered). It is
+// SetWebhookURLs with one URL: retries pending for the first endpoint go
+// to u, those of any other endpoint are dropped.
 func (s *Sim) SetWebhookURL(u string) {
+	if u == "" {
+		s.SetWebhookURLs(nil)
+		return
+	}
+	s.SetWebhookURLs([]string{u})
+}
+
+// SetWebhookURLs sets the webhook endpoints: every event emitted
+// afterwards is delivered to each of them (several server replicas can
+// share one simulator), each with its own queue, retries and backoff, all
+// signed with the one WebhookSecret. Endpoints are slots: the i-th URL
+// replaces the i-th endpoint's, and its pending retries use the URL
+// current at their attempt; endpoints beyond len(urls), and "" entries,
+// stop receiving (their pending deliveries are dropped).
+func (s *Sim) SetWebhookURLs(urls []string) {
 	s.hooks.mu.Lock()
 	defer s.hooks.mu.Unlock()
-	s.hooks.url = u
+	s.hooks.setURLsLocked(urls)
+}
+
+// WebhookURLs returns the endpoints events are delivered to now.
+func (s *Sim) WebhookURLs() []string {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	var out []string
+	for _, ep := range s.hooks.endpoints {
+		if ep.url != "" {
+			out = append(out, ep.url)
+		}
+	}
+	return out
 }
 
 // SetWebhookMode changes the delivery mode for events emitted afterwards.
@@ -61,7 +91,7 @@ func (s *Sim) SetWebhookMode(m WebhookMode) {
 		s.hooks.releaseLocked()
 	}
 	s.hooks.mode = m
-	if m.Batch > 0 && len(s.hooks.held) >= m.Batch {
+	if s.hooks.batchFullLocked() {
 		s.hooks.releaseLocked()
 	}
 }
@@ -74,8 +104,9 @@ func (s *Sim) ReleaseWebhooks() {
 	s.hooks.releaseLocked()
 }
 
-// WaitIdle waits until every queued delivery has succeeded or been given
-// up, including retries. Held events (Reversed, Shuffled) do not count.
+// WaitIdle waits until every queued delivery, to every endpoint, has
+// succeeded or been given up, including retries. Held events (Reversed,
+// Shuffled) do not count.
 func (s *Sim) WaitIdle(ctx context.Context) error {
 	for {
 		s.hooks.mu.Lock()
@@ -93,46 +124,56 @@ func (s *Sim) WaitIdle(ctx context.Context) error {
 	}
 }
 
-// emitLocked records an event about obj and queues its delivery. s.mu is held.
+// emitLocked records an event about obj and queues its delivery to every
+// endpoint. s.mu is held.
 func (s *Sim) emitLocked(typ string, obj any, c *call) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		panic(fmt.Sprintf("stripesim: marshal event object: %v", err))
 	}
 	ev := Event{
-		ID:              newID("evt_", 24),
-		Object:          "event",
-		APIVersion:      stripe.APIVersion,
-		Created:         s.cfg.Now().Unix(),
-		Data:            EventData{Object: raw},
-		PendingWebhooks: 1,
-		Type:            typ,
+		ID:         newID("evt_", 24),
+		Object:     "event",
+		APIVersion: stripe.APIVersion,
+		Created:    s.cfg.Now().Unix(),
+		Data:       EventData{Object: raw},
+		Type:       typ,
 	}
 	if c != nil {
 		ev.Request = EventRequest{ID: strPtr(c.requestID), IdempotencyKey: strPtr(c.idemKey)}
 	}
+	s.hooks.enqueue(&ev)
 	s.events = append(s.events, ev)
-	s.log.Debug("stripesim: event", "id", ev.ID, "type", typ)
-	s.hooks.enqueue(ev)
+	s.log.Debug("stripesim: event", "id", ev.ID, "type", typ, "endpoints", ev.PendingWebhooks)
 }
 
+// dispatcher delivers events to the webhook endpoints. Each endpoint has
+// a goroutine sending first attempts one at a time in queue order;
+// failed deliveries are retried by goroutines of their own.
 type dispatcher struct {
 	s      *Sim
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	wake   chan struct{}
 
-	mu    sync.Mutex
-	url   string
-	mode  WebhookMode
-	queue []*delivery
-	held  []*delivery
-	busy  int           // queued, being sent or waiting for a retry
-	idle  chan struct{} // closed while busy == 0
+	mu        sync.Mutex
+	endpoints []*endpoint // slots; never removed, url "" when unused
+	mode      WebhookMode
+	held      []*delivery
+	busy      int           // queued, being sent or waiting for a retry, all endpoints
+	idle      chan struct{} // closed while busy == 0
 }
 
+// endpoint is one webhook URL with its queue of first attempts.
+type endpoint struct {
+	url   string // guarded by dispatcher.mu; "" receives nothing
+	queue []*delivery
+	wake  chan struct{}
+}
+
+// delivery is one event to one endpoint.
 type delivery struct {
+	ep      *endpoint
 	id, typ string
 	payload []byte
 	attempt int
@@ -142,14 +183,18 @@ func newDispatcher(s *Sim) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &dispatcher{
 		s: s, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1),
-		url:  s.cfg.WebhookURL,
 		mode: s.cfg.WebhookMode,
 		idle: make(chan struct{}),
 	}
 	close(d.idle)
-	d.wg.Add(1)
-	go d.run()
+	var urls []string
+	if s.cfg.WebhookURL != "" {
+		urls = append(urls, s.cfg.WebhookURL)
+	}
+	urls = append(urls, s.cfg.WebhookURLs...)
+	d.mu.Lock()
+	d.setURLsLocked(urls)
+	d.mu.Unlock()
 	return d
 }
 
@@ -158,10 +203,40 @@ func (d *dispatcher) close() {
 	d.wg.Wait()
 }
 
-func (d *dispatcher) enqueue(ev Event) {
+// setURLsLocked points the i-th endpoint at urls[i], starting endpoints
+// as needed, and unsets the others. d.mu is held.
+func (d *dispatcher) setURLsLocked(urls []string) {
+	for i, u := range urls {
+		if i < len(d.endpoints) {
+			d.endpoints[i].url = u
+			continue
+		}
+		if d.ctx.Err() != nil {
+			return
+		}
+		ep := &endpoint{url: u, wake: make(chan struct{}, 1)}
+		d.endpoints = append(d.endpoints, ep)
+		d.wg.Add(1)
+		go d.run(ep)
+	}
+	for _, ep := range d.endpoints[min(len(urls), len(d.endpoints)):] {
+		ep.url = ""
+	}
+}
+
+// enqueue queues ev for every endpoint with a URL and sets its
+// pending_webhooks to their number.
+func (d *dispatcher) enqueue(ev *Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.url == "" || d.ctx.Err() != nil {
+	var targets []*endpoint
+	for _, ep := range d.endpoints {
+		if ep.url != "" {
+			targets = append(targets, ep)
+		}
+	}
+	ev.PendingWebhooks = len(targets)
+	if len(targets) == 0 || d.ctx.Err() != nil {
 		return
 	}
 	n := 1
@@ -170,16 +245,33 @@ func (d *dispatcher) enqueue(ev Event) {
 	}
 	payload := ev.Payload()
 	for range n {
-		dl := &delivery{id: ev.ID, typ: ev.Type, payload: payload}
-		if d.mode.Order == InOrder {
-			d.pushLocked(dl)
-		} else {
-			d.held = append(d.held, dl)
+		for _, ep := range targets {
+			dl := &delivery{ep: ep, id: ev.ID, typ: ev.Type, payload: payload}
+			if d.mode.Order == InOrder {
+				d.pushLocked(dl)
+			} else {
+				d.held = append(d.held, dl)
+			}
 		}
 	}
-	if d.mode.Order != InOrder && d.mode.Batch > 0 && len(d.held) >= d.mode.Batch {
+	if d.mode.Order != InOrder && d.batchFullLocked() {
 		d.releaseLocked()
 	}
+}
+
+// batchFullLocked reports whether an endpoint has WebhookMode.Batch held
+// deliveries. d.mu is held.
+func (d *dispatcher) batchFullLocked() bool {
+	if d.mode.Batch <= 0 {
+		return false
+	}
+	per := map[*endpoint]int{}
+	for _, dl := range d.held {
+		if per[dl.ep]++; per[dl.ep] >= d.mode.Batch {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *dispatcher) pushLocked(dl *delivery) {
@@ -187,13 +279,15 @@ func (d *dispatcher) pushLocked(dl *delivery) {
 		d.idle = make(chan struct{})
 	}
 	d.busy++
-	d.queue = append(d.queue, dl)
+	dl.ep.queue = append(dl.ep.queue, dl)
 	select {
-	case d.wake <- struct{}{}:
+	case dl.ep.wake <- struct{}{}:
 	default:
 	}
 }
 
+// releaseLocked queues the held deliveries in the mode's order; each
+// endpoint receives its own ones in that order.
 func (d *dispatcher) releaseLocked() {
 	held := d.held
 	d.held = nil
@@ -217,25 +311,26 @@ func (d *dispatcher) doneOne() {
 	}
 }
 
-// run sends first attempts one at a time, in queue order; failed
-// deliveries are retried by their own goroutines.
-func (d *dispatcher) run() {
+// run sends ep's first attempts one at a time, in queue order; failed
+// deliveries are retried by their own goroutines, so that a failing
+// endpoint delays neither its next events nor the other endpoints.
+func (d *dispatcher) run(ep *endpoint) {
 	defer d.wg.Done()
 	for {
 		select {
 		case <-d.ctx.Done():
-			d.drain()
+			d.drain(ep)
 			return
-		case <-d.wake:
+		case <-ep.wake:
 		}
 		for {
 			d.mu.Lock()
-			if len(d.queue) == 0 {
+			if len(ep.queue) == 0 {
 				d.mu.Unlock()
 				break
 			}
-			dl := d.queue[0]
-			d.queue = d.queue[1:]
+			dl := ep.queue[0]
+			ep.queue = ep.queue[1:]
 			d.mu.Unlock()
 			if d.attempt(dl) {
 				d.doneOne()
@@ -247,11 +342,11 @@ func (d *dispatcher) run() {
 	}
 }
 
-// drain forgets the queue on close so WaitIdle returns.
-func (d *dispatcher) drain() {
+// drain forgets ep's queue on close so WaitIdle returns.
+func (d *dispatcher) drain(ep *endpoint) {
 	d.mu.Lock()
-	n := len(d.queue)
-	d.queue = nil
+	n := len(ep.queue)
+	ep.queue = nil
 	d.mu.Unlock()
 	for range n {
 		d.doneOne()
@@ -283,32 +378,33 @@ func (d *dispatcher) backoff(attempt int) time.Duration {
 	return min(b, d.s.cfg.WebhookMaxBackoff)
 }
 
-// attempt sends dl once. It reports true when dl needs no further attempt:
-// delivered, given up, or the dispatcher closed.
+// attempt sends dl once to its endpoint's current URL. It reports true
+// when dl needs no further attempt: delivered, given up, the endpoint
+// unset, or the dispatcher closed.
 func (d *dispatcher) attempt(dl *delivery) bool {
 	if d.ctx.Err() != nil {
 		return true
 	}
 	dl.attempt++
 	d.mu.Lock()
-	target := d.url
+	target := dl.ep.url
 	d.mu.Unlock()
 	if target == "" {
 		return true
 	}
 	err := d.send(target, dl)
 	if err == nil {
-		d.s.log.Debug("stripesim: webhook delivered", "event", dl.id, "type", dl.typ, "attempt", dl.attempt)
+		d.s.log.Debug("stripesim: webhook delivered", "event", dl.id, "type", dl.typ, "url", target, "attempt", dl.attempt)
 		return true
 	}
 	if d.ctx.Err() != nil {
 		return true
 	}
 	if dl.attempt >= d.s.cfg.WebhookAttempts {
-		d.s.log.Warn("stripesim: webhook given up", "event", dl.id, "type", dl.typ, "attempts", dl.attempt, "err", err)
+		d.s.log.Warn("stripesim: webhook given up", "event", dl.id, "type", dl.typ, "url", target, "attempts", dl.attempt, "err", err)
 		return true
 	}
-	d.s.log.Debug("stripesim: webhook failed", "event", dl.id, "type", dl.typ, "attempt", dl.attempt, "err", err)
+	d.s.log.Debug("stripesim: webhook failed", "event", dl.id, "type", dl.typ, "url", target, "attempt", dl.attempt, "err", err)
 	return false
 }
 

@@ -53,7 +53,7 @@ func TestWebhookSignatures(t *testing.T) {
 	e := mustSim(t, stripesim.Config{WebhookSecret: "whsec_test_signatures"})
 	rcv := newReceiver(t, 0)
 	e.sim.SetWebhookURL(rcv.URL())
-	gw, err := stripepay.New(stripepay.Config{SecretKey: secretKey, WebhookSecret: e.sim.WebhookSecret(), APIBase: e.base})
+	gw, err := stripepay.New(stripepay.Config{SecretKey: e.sim.SecretKey(), WebhookSecret: e.sim.WebhookSecret(), APIBase: e.base})
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -303,4 +303,114 @@ func TestSignatureHeader(t *testing.T) {
 	assert.Equal(t, want.Header, stripesim.SignatureHeader(payload, "whsec_x", now))
 	_, err := webhook.ConstructEvent(payload, stripesim.SignatureHeader(payload, "whsec_x", now.Add(-time.Hour)), "whsec_x")
 	assert.True(t, errors.Is(err, webhook.ErrTooOld))
+}
+
+// TestWebhookEndpoints: with several endpoints (replicas sharing one
+// simulator) every event reaches each, signed with the one secret, each
+// endpoint with its own retries; WaitIdle waits for all of them.
+func TestWebhookEndpoints(t *testing.T) {
+	t.Parallel()
+
+	t.Run("EveryEndpointGetsEveryEvent", func(t *testing.T) {
+		t.Parallel()
+		a, b := newReceiver(t, 0), newReceiver(t, 0)
+		e := mustSim(t, stripesim.Config{WebhookURL: a.URL(), WebhookURLs: []string{b.URL()}})
+		assert.Equal(t, []string{a.URL(), b.URL()}, e.sim.WebhookURLs())
+		ids := cancelPIs(t, e, 3)
+		waitIdle(t, e.sim)
+		for _, rcv := range []*receiver{a, b} {
+			got := rcv.deliveries()
+			require.Len(t, got, 3)
+			for i, d := range got {
+				ev, err := webhook.ConstructEvent(d.Payload, d.Signature, e.sim.WebhookSecret())
+				require.NoError(t, err)
+				assert.Equal(t, stripe.EventTypePaymentIntentCanceled, ev.Type)
+				assert.Equal(t, ids[i], piIDOf(t, d), "in order")
+				assert.EqualValues(t, 2, ev.PendingWebhooks)
+			}
+		}
+		assert.Equal(t, a.deliveries()[0].EventID, b.deliveries()[0].EventID, "the same event")
+		assert.Equal(t, 2, e.sim.Events()[0].PendingWebhooks)
+	})
+
+	t.Run("OwnRetries", func(t *testing.T) {
+		t.Parallel()
+		e := mustSim(t, stripesim.Config{WebhookAttempts: 4})
+		healthy, flaky := newReceiver(t, 0), newReceiver(t, 2)
+		e.sim.SetWebhookURLs([]string{healthy.URL(), flaky.URL()})
+		cancelPIs(t, e, 1)
+		waitIdle(t, e.sim)
+		assert.Len(t, healthy.deliveries(), 1)
+		assert.Equal(t, 1, healthy.attemptCount(), "the healthy endpoint is sent once")
+		assert.Len(t, flaky.deliveries(), 1)
+		assert.Equal(t, 3, flaky.attemptCount(), "the flaky one is retried on its own")
+	})
+
+	t.Run("SlowEndpointDelaysNoOther", func(t *testing.T) {
+		t.Parallel()
+		release := make(chan struct{})
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+		t.Cleanup(slow.Close)
+		fast := newReceiver(t, 0)
+		e := mustSim(t, stripesim.Config{WebhookURLs: []string{slow.URL, fast.URL()}})
+		cancelPIs(t, e, 2)
+		fast.waitFor(t, 2) // while the slow endpoint holds its first delivery
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		assert.ErrorIs(t, e.sim.WaitIdle(ctx), context.DeadlineExceeded, "WaitIdle waits for the slow endpoint too")
+		close(release)
+		waitIdle(t, e.sim)
+	})
+
+	t.Run("SetWebhookURLKeepsOne", func(t *testing.T) {
+		t.Parallel()
+		a, b := newReceiver(t, 0), newReceiver(t, 0)
+		e := mustSim(t, stripesim.Config{WebhookURLs: []string{a.URL(), b.URL()}})
+		c := newReceiver(t, 0)
+		e.sim.SetWebhookURL(c.URL())
+		assert.Equal(t, []string{c.URL()}, e.sim.WebhookURLs())
+		cancelPIs(t, e, 1)
+		waitIdle(t, e.sim)
+		assert.Empty(t, a.deliveries())
+		assert.Empty(t, b.deliveries())
+		assert.Len(t, c.deliveries(), 1)
+
+		e.sim.SetWebhookURL("")
+		assert.Empty(t, e.sim.WebhookURLs())
+		cancelPIs(t, e, 1)
+		waitIdle(t, e.sim)
+		assert.Len(t, c.deliveries(), 1)
+		assert.Zero(t, e.sim.Events()[1].PendingWebhooks)
+	})
+
+	t.Run("RemovedEndpointStopsRetrying", func(t *testing.T) {
+		t.Parallel()
+		e := mustSim(t, stripesim.Config{WebhookAttempts: 1000, WebhookBackoff: time.Millisecond, WebhookMaxBackoff: 2 * time.Millisecond})
+		ok, failing := newReceiver(t, 0), newReceiver(t, 1000)
+		e.sim.SetWebhookURLs([]string{ok.URL(), failing.URL()})
+		cancelPIs(t, e, 1)
+		require.Eventually(t, func() bool { return failing.attemptCount() >= 2 }, 5*time.Second, time.Millisecond)
+		e.sim.SetWebhookURLs([]string{ok.URL()})
+		waitIdle(t, e.sim) // the retry is dropped at its next attempt
+		n := failing.attemptCount()
+		assert.Len(t, ok.deliveries(), 1)
+		cancelPIs(t, e, 1)
+		waitIdle(t, e.sim)
+		assert.Equal(t, n, failing.attemptCount(), "nothing more for a removed endpoint")
+		assert.Len(t, ok.deliveries(), 2)
+	})
+
+	t.Run("ModesApplyPerEndpoint", func(t *testing.T) {
+		t.Parallel()
+		a, b := newReceiver(t, 0), newReceiver(t, 0)
+		e := mustSim(t, stripesim.Config{WebhookURLs: []string{a.URL(), b.URL()},
+			WebhookMode: stripesim.WebhookMode{Order: stripesim.Reversed, Duplicate: true, Batch: 4}})
+		ids := cancelPIs(t, e, 2) // two events, four deliveries an endpoint: a batch
+		for _, rcv := range []*receiver{a, b} {
+			got := rcv.waitFor(t, 4)
+			assert.Equal(t, []string{ids[1], ids[1], ids[0], ids[0]},
+				[]string{piIDOf(t, got[0]), piIDOf(t, got[1]), piIDOf(t, got[2]), piIDOf(t, got[3])})
+		}
+		waitIdle(t, e.sim)
+	})
 }

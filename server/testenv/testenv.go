@@ -136,7 +136,7 @@ func New(t testing.TB, o Options) *Env {
 		retries = 2
 	}
 	gw, err := stripepay.New(stripepay.Config{
-		SecretKey: "sk_test_onecharge", WebhookSecret: secret, APIBase: e.URL + "/_stripe",
+		SecretKey: e.Sim.SecretKey(), WebhookSecret: secret, APIBase: e.URL + "/_stripe",
 		MaxNetworkRetries: retries, NoRetryDelay: true, Timeout: timeout, Logger: logger,
 	})
 	require.NoError(t, err)

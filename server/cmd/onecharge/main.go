@@ -148,14 +148,13 @@ func start(ctx context.Context, cfg config, webDir string, logger *slog.Logger) 
 		}
 		local := "http://127.0.0.1:" + strconv.Itoa(port)
 		a.Sim = stripesim.New(stripesim.Config{
-			SecretKey:     "sk_test_onecharge_simulator",
 			WebhookSecret: secret,
 			WebhookURL:    local + "/api/stripe/webhook",
 			Logger:        logger,
 		})
 		a.closers = append(a.closers, func() { a.Sim.Close() })
 		simHandler = a.Sim
-		payCfg = stripepay.Config{SecretKey: "sk_test_onecharge_simulator", WebhookSecret: secret, APIBase: local + "/_stripe", Logger: logger}
+		payCfg = stripepay.Config{SecretKey: a.Sim.SecretKey(), WebhookSecret: secret, APIBase: local + "/_stripe", Logger: logger}
 		stripeCfg = checkout.StripeConfig{PublishableKey: a.Sim.PublishableKey(), APIBase: "/_stripe", Simulated: true}
 		logger.Info("payments are simulated: embedded Stripe simulator at /_stripe (set STRIPE_SECRET_KEY for Stripe)")
 	} else {
