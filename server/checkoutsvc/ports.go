@@ -3,6 +3,7 @@ package checkoutsvc
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +15,12 @@ import (
 // pass the suite in server/storetest.
 //
 // Every method is atomic on its own. None holds a transaction open after it
-// returns, so no transaction spans a Stripe call.
+// returns, so no transaction spans a Stripe call: a request that calls
+// Stripe holds its key (or its user's checkout) by a lease instead, a lock
+// token with an expiry that the service renews while it waits on Stripe
+// and that every later write of the request must present (a fencing
+// token). A request whose process died stops renewing; its lease runs out
+// after Service.LockLease and the next request takes over.
 type Store interface {
 	// Ping reports whether the store answers (for /readyz).
 	Ping(ctx context.Context) error
@@ -31,18 +37,15 @@ type Store interface {
 	// UpsertCart stores items as the user's one cart with
 	// INSERT ... ON CONFLICT (user_id) DO UPDATE and returns updated_at.
 	// It never fails with a duplicate-key error, however often or
-	// concurrently it is called. sessionID, when not "", is stored as the
-	// cart's hosted Checkout Session id; "" keeps the stored one.
-	UpsertCart(ctx context.Context, userID string, items []checkout.Item, sessionID string) (time.Time, error)
-	// UserForCheckoutSession returns the user whose cart carries sessionID.
-	UserForCheckoutSession(ctx context.Context, sessionID string) (userID string, ok bool, err error)
+	// concurrently it is called.
+	UpsertCart(ctx context.Context, userID string, items []checkout.Item) (time.Time, error)
 
 	// ReplayKey is the lean path of a validation: in one atomic step it
 	// stores the cart and, when the key row matches want exactly (same
-	// user, method, PaymentIntent id, status, amount and currency, not
-	// locked), touches last_used_at and returns true. Otherwise it writes
-	// nothing and returns false, and the caller takes ClaimKey.
-	// On PostgreSQL it is one statement (one round trip).
+	// user, method, PaymentIntent id, status, amount and currency, bound
+	// order, and no lock token at all), sets last_used_at = now and
+	// returns true. Otherwise it writes nothing and returns false, and the
+	// caller takes ClaimKey. On PostgreSQL it is one statement.
 	ReplayKey(ctx context.Context, want KeyRecord, cart []checkout.Item, now time.Time) (bool, error)
 
 	// GetKey returns the key's row; ok is false when unknown.
@@ -52,42 +55,72 @@ type Store interface {
 	// read together. On PostgreSQL it is one pipelined round trip.
 	Lookup(ctx context.Context, ids []string, key string) (map[string]checkout.Product, *KeyRecord, error)
 
-	// ClaimKey is phase one of the lifecycle. In one short transaction it
-	// reads the row of in.Key (when not ""), lets decide choose what to do
-	// with it, and applies the decision:
-	//   - Insert: stores decision.Record as a new key row (locked);
-	//   - Lock: sets locked_at = in.Now and last_used_at = in.Now on the
-	//     existing row and stores decision.Record's order snapshot;
-	//   - Touch: sets last_used_at = in.Now only;
-	//   - None: writes nothing at all (a refusal: request_in_progress or
-	//     payment_already_completed must not refill a paid cart).
-	// With Insert, Lock and Touch it also upserts the user's cart with
-	// in.Cart, in the same transaction.
-	// decide is called with the current row (nil when absent or in.Key is
-	// "") while the row is held exclusively, and may be called again if the
-	// store retries the transaction. ClaimKey returns decide's decision.
-	ClaimKey(ctx context.Context, in ClaimInput, decide func(cur *KeyRecord) Decision) (Decision, error)
+	// ClaimKey is the first phase of the lifecycle, one short
+	// transaction:
+	//
+	//  1. It resolves the key the request speaks for: in.Key, or, when
+	//     in.Key is "" and in.Nonce is not, the key bound to the alias
+	//     AliasNonce(in.Nonce) of the user, if that alias was made at or
+	//     after in.NonceSince. Then, as long as the user has a rotation
+	//     alias AliasRotation(key), key becomes the successor it names.
+	//  2. It reads that key's row, held exclusively, and calls decide
+	//     with both (Claim). decide may be called again when the store
+	//     retries the transaction.
+	//  3. It applies decide's Decision:
+	//     - DecideNone writes nothing at all (a refusal);
+	//     - DecideTouch sets last_used_at = in.Now and stores in.Cart as
+	//       the user's cart;
+	//     - DecideLock stores Record.LockToken and Record.LeaseUntil on
+	//       the existing row and, when Record.Pending is not nil, the
+	//       pending order; nothing else (the outcome is not known yet);
+	//     - DecideInsert stores Record as a new row and, when Alias is
+	//       not "", binds the alias (user, Alias) to Record.Key, and
+	//       stores in.Cart. When the alias is already bound (a concurrent
+	//       request won), nothing is written and the whole claim starts
+	//       over, so that it resolves to the winner's key.
+	ClaimKey(ctx context.Context, in ClaimInput, decide func(Claim) Decision) (Decision, error)
 
-	// RecordPaymentIntent is phase three: it stores the PaymentIntent
-	// bound to key and releases the lock (locked_at = NULL), setting
-	// synced_at = now. The status only moves forward: a row already
-	// "succeeded" (from a webhook) keeps that status. It returns the row
-	// as stored.
-	RecordPaymentIntent(ctx context.Context, key string, pi PaymentIntent, now time.Time) (KeyRecord, error)
-	// ReleaseKey clears locked_at after a failed foreign call, leaving the
-	// key usable for a retry, but only while the lock is still the one
-	// taken at lockedAt (compared at microsecond precision): a request
-	// whose lock timed out and was taken over never releases its
-	// successor's lock.
-	ReleaseKey(ctx context.Context, key string, lockedAt time.Time) error
+	// RecordKey is the last phase: it stores what Stripe said about the
+	// key's PaymentIntent and releases the lease, in one transaction, only
+	// when the row still carries in.Token (else ErrLeaseLost, and nothing
+	// is written: a request that lost its lease never records over its
+	// successor). See RecordInput. It returns the row as stored.
+	RecordKey(ctx context.Context, key string, in RecordInput) (KeyRecord, error)
+	// ReleaseKey clears the lease after a failed Stripe call, when the
+	// row still carries token; otherwise it does nothing. With stale, it
+	// also forgets when the PaymentIntent was last synced, so that the
+	// next request re-reads it from Stripe (the failed call may have
+	// changed it).
+	ReleaseKey(ctx context.Context, key, token string, stale bool) error
+	// MarkStale forgets when the key's PaymentIntent was last synced,
+	// whoever holds the key: a request that lost its lease after a Stripe
+	// call that may have landed uses it to make its successor re-read.
+	MarkStale(ctx context.Context, key string) error
+	// RenewLease moves the lease l to until, when l.Token still holds it
+	// and its lease has not run out at now; otherwise ErrLeaseLost.
+	RenewLease(ctx context.Context, l Lease, now, until time.Time) error
+
+	// ClaimCheckout is the first phase of a hosted checkout: in one
+	// transaction it takes the user's checkout lease (unless another
+	// request holds it: then InProgress, and nothing is written), stores
+	// in.Cart as the cart, and returns the user's open sessions and the
+	// newest one.
+	ClaimCheckout(ctx context.Context, in CheckoutClaimInput) (CheckoutClaim, error)
+	// RecordCheckout stores what happened at Stripe and releases the
+	// user's checkout lease, only when in.Token still holds it (else
+	// ErrLeaseLost, nothing written).
+	RecordCheckout(ctx context.Context, in CheckoutRecord) error
+	// ReleaseCheckout releases the user's checkout lease when token holds it.
+	ReleaseCheckout(ctx context.Context, userID, token string) error
 
 	// ApplyEvent applies one verified Stripe event at most once (by
-	// ev.ID) in one transaction and reports whether it was new. See Event.
-	ApplyEvent(ctx context.Context, ev Event) (applied bool, err error)
+	// ev.ID), in one transaction. See Event.
+	ApplyEvent(ctx context.Context, ev Event) (EventResult, error)
 
-	// GetOrder returns what userID may see of the order paid or pending
-	// through PaymentIntent piID; ok is false for anyone but its owner.
-	GetOrder(ctx context.Context, userID, piID string) (checkout.OrderStatus, bool, error)
+	// GetOrder returns what userID may see of the order with id, a
+	// PaymentIntent or Checkout Session id; ok is false for anyone but
+	// its owner. See OrderStatusOf.
+	GetOrder(ctx context.Context, userID, id string) (checkout.OrderStatus, bool, error)
 }
 
 // KeyRecord is the server's row for one idempotency key.
@@ -95,11 +128,17 @@ type KeyRecord struct {
 	Key           string
 	UserID        string
 	PaymentMethod checkout.PaymentMethod
-	// Order snapshot of the latest validation bound to this key: what an
-	// order records when the payment succeeds.
+	// The order bound to the key's PaymentIntent: the one whose amount
+	// Stripe holds (accepted). It changes only once Stripe accepted an
+	// amount (RecordInput.Order), and the payment_intent.succeeded
+	// webhook records it when the amounts match.
 	Items    []checkout.Line
 	Amount   int64
 	Currency string
+	// Pending is the order of an amount update that was sent to Stripe
+	// and not confirmed (nil when none): if Stripe applied it and the
+	// shopper paid that amount, the webhook records this order instead.
+	Pending *checkout.Order
 	// The PaymentIntent, once recorded ("" before).
 	PaymentIntentID string
 	ClientSecret    string
@@ -112,19 +151,49 @@ type KeyRecord struct {
 	CreateAmount   int64
 	CreateCurrency string
 
-	LockedAt      time.Time // zero when no request holds the key
+	// LockToken is the lease of the request holding the key ("" when
+	// none); it holds until LeaseUntil.
+	LockToken  string
+	LeaseUntil time.Time
+
 	CreatedAt     time.Time
 	LastUsedAt    time.Time
-	SyncedAt      time.Time // when PIStatus was last learned from Stripe
+	SyncedAt      time.Time // when PIStatus was last learned from Stripe; zero: re-read
 	WebhookSeenAt time.Time // zero until a webhook told us about the PaymentIntent
 }
+
+// Held reports whether a request holds the key at now.
+func (r *KeyRecord) Held(now time.Time) bool {
+	return r.LockToken != "" && now.Before(r.LeaseUntil)
+}
+
+// Order returns the bound order.
+func (r *KeyRecord) Order() checkout.Order {
+	return checkout.Order{Items: r.Items, Amount: r.Amount, Currency: r.Currency}
+}
+
+// Aliases are per user. A nonce alias binds a first call's client nonce
+// to the key it was issued; a rotation alias binds a key this user sent
+// and that was rotated (unknown, another user's, expired, canceled, ...)
+// to its one successor.
+func AliasNonce(nonce string) string  { return "n:" + nonce }
+func AliasRotation(key string) string { return "r:" + key }
 
 // ClaimInput is the input of Store.ClaimKey.
 type ClaimInput struct {
 	UserID string
-	Key    string // "" when the client sent none
-	Cart   []checkout.Item
-	Now    time.Time
+	Key    string // the key the client sent, "" when none
+	Nonce  string // the first-call nonce, consulted when Key is ""
+	// NonceSince: nonce aliases made before it are ignored (KEY_TTL ago).
+	NonceSince time.Time
+	Cart       []checkout.Item
+	Now        time.Time
+}
+
+// Claim is what ClaimKey shows decide.
+type Claim struct {
+	Key string     // the resolved key, "" when the request speaks for none
+	Cur *KeyRecord // its row, nil when there is none
 }
 
 // DecisionKind says what ClaimKey writes.
@@ -132,18 +201,23 @@ type DecisionKind int
 
 // The decisions of ClaimKey.
 const (
-	DecideNone   DecisionKind = iota // write nothing but the cart
-	DecideInsert                     // insert Record as a new, locked key
-	DecideLock                       // lock the existing key, store Record's order snapshot
-	DecideTouch                      // update last_used_at only
+	DecideNone   DecisionKind = iota // write nothing
+	DecideInsert                     // insert Record as a new key (held), bind Alias
+	DecideLock                       // take the lease of the existing key
+	DecideTouch                      // set last_used_at, store the cart
 )
 
-// Decision is what decide returns to ClaimKey; Outcome is the service's own
-// and passed back untouched.
+// Decision is what decide returns to ClaimKey; Outcome and Reason are the
+// service's own and passed back untouched.
 type Decision struct {
 	Kind    DecisionKind
 	Record  KeyRecord
+	Alias   string
 	Outcome Outcome
+	Reason  string // why a key is rotated (metrics), "" otherwise
+	// Resync: the previous holder's lease ran out while it held the key:
+	// what it did at Stripe is unknown, so the PaymentIntent is re-read.
+	Resync bool
 }
 
 // Outcome tells the service what to do after the claim.
@@ -151,11 +225,105 @@ type Outcome int
 
 // Outcomes of a claim.
 const (
-	OutcomeIssue      Outcome = iota + 1 // new key: create the PaymentIntent
-	OutcomeSync                          // locked existing key: create, update or re-read the PaymentIntent
+	OutcomeIssue      Outcome = iota + 1 // new key (held): create the PaymentIntent
+	OutcomeSync                          // held existing key: create, update or re-read the PaymentIntent
+	OutcomeCancel                        // held existing key to rotate: cancel its PaymentIntent first
 	OutcomeReplay                        // answer Record as it is
 	OutcomeInProgress                    // 409 request_in_progress
 	OutcomeCompleted                     // 409 payment_already_completed
+)
+
+// RecordInput is what RecordKey stores.
+type RecordInput struct {
+	Token string
+	// PI is what Stripe reported about the key's PaymentIntent (ID ""
+	// when nothing was learned). Its status is stored only moving
+	// forward (StatusRank): a succeeded or canceled row keeps its status.
+	PI PaymentIntent
+	// Order, when not nil, is the order whose amount Stripe now holds: it
+	// becomes the bound order and the pending order is cleared.
+	Order *checkout.Order
+	// Cart, when not nil, is stored as the user's cart.
+	Cart []checkout.Item
+	Now  time.Time
+}
+
+// When the status stored after RecordKey is succeeded, processing or
+// canceled, Order and Cart are not stored and last_used_at is not moved:
+// the request is refused (or rotates), and a refused request writes
+// nothing of its own. Otherwise last_used_at = Now. synced_at = Now when
+// PI.ID is set.
+
+// LeaseKind says what a lease holds.
+type LeaseKind int
+
+// Kinds of leases.
+const (
+	LeaseKey      LeaseKind = iota + 1 // an idempotency key, ID is the key
+	LeaseCheckout                      // a user's hosted checkout, ID is the user id
+)
+
+// Lease names a lease a request holds.
+type Lease struct {
+	Kind  LeaseKind
+	ID    string
+	Token string
+}
+
+// ErrLeaseLost is returned by the fenced writes when the request's lease
+// was taken over (or ran out).
+var ErrLeaseLost = errors.New("lease lost: another request took the key over")
+
+// CheckoutClaimInput is the input of Store.ClaimCheckout.
+type CheckoutClaimInput struct {
+	UserID     string
+	Cart       []checkout.Item
+	Token      string
+	LeaseUntil time.Time
+	Now        time.Time
+}
+
+// CheckoutClaim is what ClaimCheckout found.
+type CheckoutClaim struct {
+	// InProgress: another checkout of the user holds the lease until
+	// LeaseUntil; nothing was written.
+	InProgress bool
+	LeaseUntil time.Time
+	// Open lists the user's sessions that were open when last seen.
+	Open []string
+	// Last is the user's newest session id, "" when none.
+	Last string
+}
+
+// CheckoutRecord is what RecordCheckout stores.
+type CheckoutRecord struct {
+	UserID string
+	Token  string
+	// Closed maps sessions that were open to the status Stripe now gives
+	// them (SessionExpired or SessionComplete).
+	Closed map[string]string
+	// Session is the new session, stored with its own priced lines.
+	Session *CheckoutSession
+	Now     time.Time
+}
+
+// CheckoutSession is a hosted Checkout Session as the server stores it:
+// with its own priced lines and total, which its order records.
+type CheckoutSession struct {
+	ID       string
+	URL      string
+	UserID   string
+	Items    []checkout.Line
+	Amount   int64
+	Currency string
+	Status   string // SessionOpen, SessionComplete, SessionExpired
+}
+
+// Checkout Session statuses.
+const (
+	SessionOpen     = "open"
+	SessionComplete = "complete"
+	SessionExpired  = "expired"
 )
 
 // PaymentIntent is the gateway's view of a Stripe PaymentIntent.
@@ -178,31 +346,69 @@ const (
 	StatusCanceled              = "canceled"
 )
 
+// StatusRank orders PaymentIntent statuses for invariant I5: a stored
+// status is only ever replaced by one of higher rank (or, among the
+// requires_* states, which Stripe moves between freely, by another of
+// rank 0). Succeeded and canceled are final.
+func StatusRank(status string) int {
+	switch status {
+	case "":
+		return -1
+	case StatusProcessing:
+		return 1
+	case StatusSucceeded, StatusCanceled:
+		return 2
+	}
+	return 0
+}
+
+// ForwardStatus returns the status to store when next is learned for an
+// intent stored with cur.
+func ForwardStatus(cur, next string) string {
+	if next == "" || StatusRank(next) < StatusRank(cur) || (StatusRank(cur) == 2 && next != cur) {
+		return cur
+	}
+	return next
+}
+
+// Completed reports whether a PaymentIntent status means the payment is
+// done or under way (rule 4: payment_already_completed).
+func Completed(status string) bool { return status == StatusSucceeded || status == StatusProcessing }
+
 // Event is a verified Stripe event reduced to what ApplyEvent needs.
 //
 // ApplyEvent, keyed by ID (each applied at most once):
-//   - EventPaymentSucceeded: the key row of PaymentIntentID (or, when no
-//     row is bound to it yet, of metadata key OnechargeKey, binding it)
-//     gets status succeeded and WebhookSeenAt; one order is recorded for
-//     the PaymentIntent (unique) from the key's order snapshot; the
-//     owner's cart is emptied.
-//   - EventPaymentFailed: status requires_payment_method unless already
-//     succeeded or canceled; WebhookSeenAt set.
-//   - EventPaymentCanceled: status canceled unless already succeeded.
-//   - EventCheckoutCompleted: one order for PaymentIntentID (or the
-//     session id when Stripe sent none) for the user whose cart carries
-//     CheckoutSessionID, from that cart; the cart is emptied.
+//   - EventPaymentSucceeded: the key row bound to PaymentIntentID (or,
+//     when none is yet, the row of metadata key OnechargeKey, binding it)
+//     gets status succeeded and WebhookSeenAt, and one order is recorded
+//     for the PaymentIntent (unique): the bound order when Amount and
+//     Currency match it, else the pending order when they match that,
+//     else status needs_review with the amount paid and the bound lines.
+//     The owner's cart is emptied. A PaymentIntent with onecharge
+//     metadata but no key row is recorded needs_review for metadata
+//     user_id. A PaymentIntent without onecharge metadata (a hosted
+//     checkout's) changes nothing: its session's event records it.
+//   - EventPaymentFailed: status requires_payment_method, moving forward
+//     only (a processing, succeeded or canceled intent keeps its status).
+//   - EventPaymentCanceled: status canceled unless succeeded.
+//   - EventCheckoutCompleted: one order for the stored session
+//     CheckoutSessionID from its own lines, paid when Amount and Currency
+//     match its total, else needs_review; the session is complete and the
+//     owner's cart emptied. An unknown session is recorded needs_review
+//     for ClientReferenceID when that is a user id.
+//   - EventCheckoutExpired: the stored session becomes expired (if open).
 //
-// Unknown PaymentIntents and sessions are recorded as applied and change
-// nothing else.
+// Unknown PaymentIntents and sessions are recorded as applied.
 type Event struct {
 	ID                string
 	Type              string
 	PaymentIntentID   string
 	OnechargeKey      string // PaymentIntent metadata "onecharge_key"
-	Amount            int64
+	MetadataUserID    string // PaymentIntent metadata "user_id"
+	Amount            int64  // received (succeeded) or requested amount; a session's amount_total
 	Currency          string
 	CheckoutSessionID string
+	ClientReferenceID string
 	Now               time.Time
 }
 
@@ -212,23 +418,49 @@ const (
 	EventPaymentFailed     = "payment_intent.payment_failed"
 	EventPaymentCanceled   = "payment_intent.canceled"
 	EventCheckoutCompleted = "checkout.session.completed"
+	EventCheckoutExpired   = "checkout.session.expired"
 )
+
+// EventResult is what ApplyEvent did.
+type EventResult struct {
+	Applied bool // false: the event id was applied before
+	// Order is the order this event recorded, nil when none.
+	Order *RecordedOrder
+}
+
+// RecordedOrder describes an order an event recorded.
+type RecordedOrder struct {
+	ID       string // the PaymentIntent or Checkout Session id
+	UserID   string
+	Status   string // checkout.OrderPaid or checkout.OrderNeedsReview
+	Amount   int64  // as paid
+	Currency string
+	// Bound is the amount of the order the server had bound (the lines
+	// recorded), for the needs_review log line; 0 when none.
+	Bound int64
+}
 
 // Gateway is the payment provider: server/stripepay over stripe-go.
 // Implementations translate provider errors at their edge: an unreachable,
 // timed-out or misconfigured provider becomes ErrPaymentUnavailable, a
-// rejected create ErrIntentFailed, an update refused for the intent's state
-// ErrUnexpectedState.
+// rejected request ErrIntentFailed, a request refused for the object's
+// state ErrUnexpectedState, an object Stripe does not have ErrNotFound.
 type Gateway interface {
 	// CreatePaymentIntent creates a PaymentIntent with Stripe's
-	// Idempotency-Key set to idempotencyKey.
+	// Idempotency-Key set to p.IdempotencyKey.
 	CreatePaymentIntent(ctx context.Context, p CreateIntentParams) (PaymentIntent, error)
 	// UpdatePaymentIntent changes amount and currency of an intent.
 	UpdatePaymentIntent(ctx context.Context, id string, amount int64, currency, idempotencyKey string) (PaymentIntent, error)
 	// GetPaymentIntent re-reads an intent.
 	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
+	// CancelPaymentIntent cancels an intent (reason "abandoned").
+	CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (PaymentIntent, error)
 	// CreateCheckoutSession creates a hosted Checkout Session.
 	CreateCheckoutSession(ctx context.Context, p CheckoutSessionParams) (CheckoutSession, error)
+	// ExpireCheckoutSession expires an open Checkout Session and returns
+	// its status (ErrUnexpectedState when it is not open: then it is
+	// re-read and its status returned with the error).
+	ExpireCheckoutSession(ctx context.Context, id string) (status string, err error)
 	// ParseEvent verifies a webhook payload's Stripe-Signature and decodes it.
 	ParseEvent(payload []byte, signature string) (Event, error)
 }
@@ -251,19 +483,39 @@ type CheckoutSessionParams struct {
 	IdempotencyKey string
 }
 
-// CheckoutSession is a created hosted Checkout Session.
-type CheckoutSession struct {
-	ID  string
-	URL string
-}
-
 // Gateway errors, matched with errors.Is.
 var (
 	ErrPaymentUnavailable = errors.New("payment provider unavailable")
 	ErrIntentFailed       = errors.New("payment intent rejected")
-	ErrUnexpectedState    = errors.New("payment intent in unexpected state")
+	ErrUnexpectedState    = errors.New("payment object in unexpected state")
+	ErrNotFound           = errors.New("payment object not found")
 	ErrBadSignature       = errors.New("webhook signature invalid")
 )
+
+// InProgressError is the 409 request_in_progress: another request holds
+// the key (or the user's checkout) for about RetryAfter more.
+type InProgressError struct {
+	RetryAfter time.Duration
+}
+
+func (e *InProgressError) Error() string {
+	return "request in progress: retry after " + e.RetryAfter.String()
+}
+
+// Unwrap makes the error read as the contract's request_in_progress.
+func (e *InProgressError) Unwrap() error {
+	return &checkout.Error{Code: checkout.CodeRequestInProgress, Message: checkout.MessageRequestInProgress}
+}
+
+// RetryAfterSeconds is the Retry-After header value: whole seconds, at
+// least 1.
+func (e *InProgressError) RetryAfterSeconds() string {
+	s := int64((e.RetryAfter + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}
 
 // ErrInvalidUserID is returned for a user id that is not a UUID: a
 // caller's bug (authenticators issue UUIDs), caught before it reaches a
@@ -292,16 +544,21 @@ func ParseUserID(id string) (string, error) {
 	return strings.ToLower(id), nil
 }
 
-// OrderStatusOf maps a key row's PaymentIntent status to the status GET
-// /api/orders reports while no order is recorded: succeeded is paid;
-// canceled, and requires_payment_method once a webhook was seen (a
-// payment_failed event left it there), are failed; anything else is
-// pending.
-func OrderStatusOf(piStatus string, webhookSeen bool) string {
-	switch {
-	case piStatus == StatusSucceeded:
-		return checkout.OrderPaid
-	case piStatus == StatusCanceled, piStatus == StatusRequiresPaymentMethod && webhookSeen:
+// OrderStatusOf maps a key row's PaymentIntent status to what GET
+// /api/orders reports while no order is recorded for it: canceled is
+// failed; anything else, a declined attempt included, is pending (the
+// intent can still be paid; "paid" comes only with the recorded order).
+func OrderStatusOf(piStatus string) string {
+	if piStatus == StatusCanceled {
+		return checkout.OrderFailed
+	}
+	return checkout.OrderPending
+}
+
+// SessionOrderStatusOf is OrderStatusOf for a Checkout Session with no
+// recorded order: expired is failed, anything else pending.
+func SessionOrderStatusOf(status string) string {
+	if status == SessionExpired {
 		return checkout.OrderFailed
 	}
 	return checkout.OrderPending

@@ -2,10 +2,15 @@ package checkoutsvc
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/onecharge/onecharge/shared/checkout"
@@ -13,13 +18,16 @@ import (
 
 // Defaults of Service.
 const (
-	DefaultKeyTTL      = 24 * time.Hour
-	DefaultLockTimeout = 30 * time.Second
-	DefaultStaleAfter  = 5 * time.Second
-	DefaultCurrency    = "usd"
+	DefaultKeyTTL     = 24 * time.Hour
+	DefaultLockLease  = 3 * time.Second
+	DefaultStaleAfter = 5 * time.Second
+	DefaultCurrency   = "usd"
 	// releaseTimeout bounds the clean-up writes made after a failure, which
 	// run even when the client's request was cancelled.
 	releaseTimeout = 5 * time.Second
+	// maxRounds bounds the claims one validation makes: a rotation takes
+	// two (cancel the old intent, then issue), a vanished intent one more.
+	maxRounds = 4
 )
 
 // Service is the checkout service. Set Store and Gateway, then call New.
@@ -27,12 +35,16 @@ type Service struct {
 	Store   Store
 	Gateway Gateway
 	Logger  *slog.Logger
+	Metrics Metrics
 
-	// KeyTTL: a key unused for this long is rotated.
+	// KeyTTL: a key unused for this long is rotated; a first-call nonce
+	// is honoured this long.
 	KeyTTL time.Duration
-	// LockTimeout: a key locked for longer than this by a request that
-	// never finished is taken over by the next one.
-	LockTimeout time.Duration
+	// LockLease: how long a request holds a key (or a user's hosted
+	// checkout) without renewing. A request renews it every LockLease/3
+	// while it waits on Stripe; when its process dies the key is free
+	// again LockLease later.
+	LockLease time.Duration
 	// StaleAfter: a PaymentIntent state learned longer ago than this, with
 	// no webhook seen for it, is re-read from Stripe before a replay.
 	StaleAfter time.Duration
@@ -48,8 +60,8 @@ func New(s Service) *Service {
 	if s.KeyTTL <= 0 {
 		s.KeyTTL = DefaultKeyTTL
 	}
-	if s.LockTimeout <= 0 {
-		s.LockTimeout = DefaultLockTimeout
+	if s.LockLease <= 0 {
+		s.LockLease = DefaultLockLease
 	}
 	if s.StaleAfter <= 0 {
 		s.StaleAfter = DefaultStaleAfter
@@ -65,6 +77,9 @@ func New(s Service) *Service {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Metrics == nil {
+		s.Metrics = NopMetrics{}
 	}
 	return &s
 }
@@ -97,7 +112,8 @@ func (s *Service) Cart(ctx context.Context, userID string) (checkout.Cart, error
 }
 
 // PutCart validates items and stores them as the user's one cart. An empty
-// list empties the cart.
+// list empties the cart. A cart may hold more than Stripe can charge:
+// that is refused when it is checked out.
 func (s *Service) PutCart(ctx context.Context, userID string, items []checkout.Item) (checkout.Cart, error) {
 	if items == nil {
 		items = []checkout.Item{}
@@ -109,7 +125,7 @@ func (s *Service) PutCart(ctx context.Context, userID string, items []checkout.I
 			return checkout.Cart{}, err
 		}
 	}
-	updated, err := s.Store.UpsertCart(ctx, userID, items, "")
+	updated, err := s.Store.UpsertCart(ctx, userID, items)
 	if err != nil {
 		return checkout.Cart{}, err
 	}
@@ -127,16 +143,25 @@ func (s *Service) price(ctx context.Context, items []checkout.Item) (checkout.Or
 	return checkout.PriceItems(items, lookupIn(products))
 }
 
-// Validate is ValidateOrderItemsInsert (contract section 5).
-func (s *Service) Validate(ctx context.Context, userID string, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+// Validate is ValidateOrderItemsInsert (contract section 5). nonce is the
+// request's Idempotency-Key header ("" when absent): a first call's client
+// nonce, used only when req carries no key.
+func (s *Service) Validate(ctx context.Context, userID string, req checkout.ValidateRequest, nonce string) (checkout.ValidateResponse, error) {
 	// Rule 1: nothing is written for a rejected request.
 	if err := req.Validate(); err != nil {
 		return checkout.ValidateResponse{}, err
 	}
+	if nonce != "" {
+		if err := checkout.ValidateNonce(nonce); err != nil {
+			return checkout.ValidateResponse{}, err
+		}
+	}
 	method := req.PaymentMethod
 	key := req.IdempotencyKey
 	if !method.UsesKey() {
-		key = "" // rule 2: cash on delivery never touches keys
+		key, nonce = "", "" // rule 2: cash on delivery never touches keys
+	} else if key != "" {
+		nonce = "" // the key says it all
 	}
 	products, rec, err := s.Store.Lookup(ctx, productIDs(req.Items), key)
 	if err != nil {
@@ -146,9 +171,12 @@ func (s *Service) Validate(ctx context.Context, userID string, req checkout.Vali
 	if err != nil {
 		return checkout.ValidateResponse{}, err
 	}
+	if err := checkout.ValidateChargeAmount(order.Amount, order.Currency); err != nil {
+		return checkout.ValidateResponse{}, err
+	}
 	resp := checkout.ValidateResponse{Order: order, PaymentMethod: method}
 	if !method.UsesKey() {
-		_, err := s.Store.UpsertCart(ctx, userID, req.Items, "")
+		_, err := s.Store.UpsertCart(ctx, userID, req.Items)
 		return resp, err
 	}
 
@@ -158,230 +186,655 @@ func (s *Service) Validate(ctx context.Context, userID string, req checkout.Vali
 		if err != nil {
 			return checkout.ValidateResponse{}, err
 		} else if ok {
+			s.Metrics.KeyReplayed()
 			return withIntent(resp, *rec), nil
 		}
 		// The row changed under us: take the full path.
 	}
-	return s.claimAndSync(ctx, userID, req.Items, key, method, order, resp, now, true)
+	r := &validation{s: s, userID: userID, items: req.Items, method: method, order: order, key: key, nonce: nonce}
+	return r.run(ctx, resp)
 }
 
-func (s *Service) claimAndSync(ctx context.Context, userID string, items []checkout.Item, key string, method checkout.PaymentMethod,
-	order checkout.Order, resp checkout.ValidateResponse, now time.Time, mayRotate bool) (checkout.ValidateResponse, error) {
-	newKey, err := s.NewKey()
-	if err != nil {
-		return checkout.ValidateResponse{}, fmt.Errorf("new key: %w", err)
-	}
-	dec, err := s.Store.ClaimKey(ctx, ClaimInput{UserID: userID, Key: key, Cart: items, Now: now},
-		func(cur *KeyRecord) Decision { return s.decide(cur, userID, method, order, now, newKey) })
-	if err != nil {
-		return checkout.ValidateResponse{}, err
-	}
-	switch dec.Outcome {
-	case OutcomeInProgress:
-		return checkout.ValidateResponse{}, &checkout.Error{Code: checkout.CodeRequestInProgress, Message: checkout.MessageRequestInProgress}
-	case OutcomeCompleted:
-		return checkout.ValidateResponse{}, checkout.ErrAlreadyCompleted
-	case OutcomeReplay:
-		return withIntent(resp, dec.Record), nil
-	}
-	rec, err := s.sync(ctx, dec.Record, order, now)
-	if errors.Is(err, errCanceled) && mayRotate {
-		// The PaymentIntent was canceled behind our back (rule 4): the
-		// recorded status makes the next claim rotate the key.
-		return s.claimAndSync(ctx, userID, items, dec.Record.Key, method, order, resp, s.Now(), false)
-	} else if err != nil {
-		return checkout.ValidateResponse{}, err
-	}
-	return withIntent(resp, rec), nil
+// validation is one request of ValidateOrderItemsInsert on its full path.
+type validation struct {
+	s      *Service
+	userID string
+	items  []checkout.Item
+	method checkout.PaymentMethod
+	order  checkout.Order
+	key    string // as sent
+	nonce  string
+	// reason is why the key is being rotated, kept from the round that
+	// canceled its PaymentIntent to the round that issues the successor.
+	reason string
 }
 
-// decide applies rules 4 to 7 to the key row cur, held exclusively.
-func (s *Service) decide(cur *KeyRecord, userID string, method checkout.PaymentMethod, order checkout.Order, now time.Time, newKey string) Decision {
-	if cur == nil || cur.UserID != userID || cur.PaymentMethod != method ||
-		now.Sub(cur.LastUsedAt) > s.KeyTTL || cur.PIStatus == StatusCanceled {
-		// Rules 3 and 4: issue, or rotate. A foreign row is never read further.
-		rec := KeyRecord{
-			Key: newKey, UserID: userID, PaymentMethod: method,
-			Items: order.Items, Amount: order.Amount, Currency: order.Currency,
-			CreateAmount: order.Amount, CreateCurrency: order.Currency,
-			LockedAt: now, CreatedAt: now, LastUsedAt: now,
+// errRotate: the key's PaymentIntent can no longer be paid (canceled, or
+// gone from Stripe) and that is recorded: the next claim rotates the key.
+var errRotate = errors.New("rotate the key")
+
+func (v *validation) run(ctx context.Context, resp checkout.ValidateResponse) (checkout.ValidateResponse, error) {
+	s := v.s
+	for round := 0; round < maxRounds; round++ {
+		now := s.Now()
+		newKey, err := s.NewKey()
+		if err != nil {
+			return checkout.ValidateResponse{}, fmt.Errorf("new key: %w", err)
 		}
-		return Decision{Kind: DecideInsert, Record: rec, Outcome: OutcomeIssue}
+		token := newToken()
+		dec, err := s.Store.ClaimKey(ctx, ClaimInput{
+			UserID: v.userID, Key: v.key, Nonce: v.nonce, NonceSince: now.Add(-s.KeyTTL), Cart: v.items, Now: now,
+		}, func(c Claim) Decision { return v.decide(c, now, newKey, token) })
+		if err != nil {
+			return checkout.ValidateResponse{}, err
+		}
+		var rec KeyRecord
+		switch dec.Outcome {
+		case OutcomeInProgress:
+			return checkout.ValidateResponse{}, s.inProgress(dec.Record.LeaseUntil.Sub(now))
+		case OutcomeCompleted:
+			s.Metrics.Refused(string(checkout.CodePaymentAlreadyCompleted))
+			return checkout.ValidateResponse{}, checkout.ErrAlreadyCompleted
+		case OutcomeReplay:
+			s.Metrics.KeyReplayed()
+			return withIntent(resp, dec.Record), nil
+		case OutcomeIssue:
+			if dec.Reason != "" {
+				s.Metrics.KeyRotated(dec.Reason)
+				s.Logger.Info("idempotency key rotated", "reason", dec.Reason, "new_key_prefix", keyPrefix(dec.Record.Key))
+			} else {
+				s.Metrics.KeyIssued()
+			}
+			rec, err = v.sync(ctx, dec.Record, false)
+		case OutcomeSync:
+			rec, err = v.sync(ctx, dec.Record, dec.Resync)
+		case OutcomeCancel:
+			v.reason = dec.Reason
+			err = v.cancel(ctx, dec.Record, dec.Reason)
+		default:
+			return checkout.ValidateResponse{}, fmt.Errorf("claim: unknown outcome %d", dec.Outcome)
+		}
+		if errors.Is(err, errRotate) {
+			continue
+		} else if err != nil {
+			return checkout.ValidateResponse{}, err
+		}
+		return withIntent(resp, rec), nil
 	}
-	if !cur.LockedAt.IsZero() && now.Sub(cur.LockedAt) < s.LockTimeout {
+	return checkout.ValidateResponse{}, errors.New("validate: the key kept changing: too many rounds")
+}
+
+// decide applies rules 4 to 7 to the claimed key, its row held
+// exclusively. Its order matters: a foreign or unknown key is rotated
+// before anything of it is looked at (it reveals nothing); completion is
+// checked before expiry (rule 4 before rule 5).
+func (v *validation) decide(c Claim, now time.Time, newKey, token string) Decision {
+	s := v.s
+	cur := c.Cur
+	lease := now.Add(s.LockLease)
+	issue := func(reason string) Decision {
+		rec := KeyRecord{
+			Key: newKey, UserID: v.userID, PaymentMethod: v.method,
+			Items: v.order.Items, Amount: v.order.Amount, Currency: v.order.Currency,
+			CreateAmount: v.order.Amount, CreateCurrency: v.order.Currency,
+			LockToken: token, LeaseUntil: lease, CreatedAt: now, LastUsedAt: now,
+		}
+		d := Decision{Kind: DecideInsert, Record: rec, Outcome: OutcomeIssue, Reason: reason}
+		switch {
+		case c.Key != "":
+			d.Alias = AliasRotation(c.Key)
+		case v.nonce != "":
+			d.Alias = AliasNonce(v.nonce)
+		}
+		return d
+	}
+	switch {
+	case cur == nil && c.Key == "":
+		return issue("") // rule 3
+	case cur == nil:
+		return issue("unknown") // rule 5
+	case cur.UserID != v.userID:
+		return issue("foreign")
+	case cur.Held(now):
 		return Decision{Kind: DecideNone, Record: *cur, Outcome: OutcomeInProgress} // rule 7
+	case Completed(cur.PIStatus):
+		return Decision{Kind: DecideNone, Record: *cur, Outcome: OutcomeCompleted} // rule 4
+	case cur.PIStatus == StatusCanceled:
+		if v.reason != "" {
+			return issue(v.reason) // canceled by this request, for that reason
+		}
+		return issue("canceled")
 	}
-	if completed(cur.PIStatus) {
-		return Decision{Kind: DecideNone, Record: *cur, Outcome: OutcomeCompleted} // rule 5
+	expired := now.Sub(cur.LastUsedAt) > s.KeyTTL
+	if expired || cur.PaymentMethod != v.method {
+		reason := "expired"
+		if !expired {
+			reason = "other_method"
+		}
+		if cur.PaymentIntentID == "" {
+			// No PaymentIntent was ever handed out for it: nothing to cancel.
+			return issue(reason)
+		}
+		rec := *cur
+		rec.LockToken, rec.LeaseUntil = token, lease
+		return Decision{Kind: DecideLock, Record: rec, Outcome: OutcomeCancel, Reason: reason}
 	}
-	if s.replayable(cur, userID, method, order, now) {
+	if cur.LockToken == "" && s.replayable(cur, v.userID, v.method, v.order, now) {
 		return Decision{Kind: DecideTouch, Record: *cur, Outcome: OutcomeReplay} // rule 6
 	}
 	rec := *cur
-	rec.Items, rec.Amount, rec.Currency = order.Items, order.Amount, order.Currency
-	rec.LockedAt, rec.LastUsedAt = now, now
-	return Decision{Kind: DecideLock, Record: rec, Outcome: OutcomeSync}
+	rec.LockToken, rec.LeaseUntil = token, lease
+	if !sameOrder(cur.Order(), v.order) {
+		pending := v.order
+		rec.Pending = &pending
+	}
+	// A lock token left behind is a holder that died or stalled: what it
+	// did at Stripe is unknown.
+	return Decision{Kind: DecideLock, Record: rec, Outcome: OutcomeSync, Resync: cur.LockToken != ""}
 }
 
 // replayable reports whether rec can be answered as it is: the user's own,
-// unlocked, unexpired key for this method whose PaymentIntent exists for
-// this very order and whose state is fresh.
+// unheld, unexpired key for this method whose PaymentIntent exists for
+// this very order, whose bound order is this order, and whose state is
+// fresh.
 func (s *Service) replayable(rec *KeyRecord, userID string, method checkout.PaymentMethod, order checkout.Order, now time.Time) bool {
-	return rec.UserID == userID && rec.PaymentMethod == method && rec.LockedAt.IsZero() &&
+	return rec.UserID == userID && rec.PaymentMethod == method && rec.LockToken == "" &&
 		now.Sub(rec.LastUsedAt) <= s.KeyTTL && rec.PaymentIntentID != "" &&
-		!completed(rec.PIStatus) && rec.PIStatus != StatusCanceled &&
+		StatusRank(rec.PIStatus) == 0 &&
 		rec.PIAmount == order.Amount && rec.PICurrency == order.Currency &&
-		rec.Amount == order.Amount && rec.Currency == order.Currency && slices.Equal(rec.Items, order.Items) &&
-		s.fresh(rec, now)
+		sameOrder(rec.Order(), order) && s.fresh(rec, now)
+}
+
+func sameOrder(a, b checkout.Order) bool {
+	return a.Amount == b.Amount && a.Currency == b.Currency && slices.Equal(a.Items, b.Items)
 }
 
 func (s *Service) fresh(rec *KeyRecord, now time.Time) bool {
-	return !rec.WebhookSeenAt.IsZero() || now.Sub(rec.SyncedAt) < s.StaleAfter
+	return !rec.WebhookSeenAt.IsZero() || (!rec.SyncedAt.IsZero() && now.Sub(rec.SyncedAt) < s.StaleAfter)
 }
 
-func completed(status string) bool { return status == StatusSucceeded || status == StatusProcessing }
+// sync is phases two and three for a held key: make Stripe's PaymentIntent
+// match the order, then record it and release the lease. resync forces a
+// re-read of the intent first.
+func (v *validation) sync(ctx context.Context, rec KeyRecord, resync bool) (KeyRecord, error) {
+	s := v.s
+	h := s.hold(ctx, Lease{Kind: LeaseKey, ID: rec.Key, Token: rec.LockToken}, rec.LeaseUntil)
+	defer h.stop()
 
-var errCanceled = errors.New("payment intent canceled")
-
-// sync is phases two and three for a locked key: make Stripe's
-// PaymentIntent match the order, then record it and release the lock. On
-// failure the lock is released so the key stays usable for a retry.
-func (s *Service) sync(ctx context.Context, rec KeyRecord, order checkout.Order, now time.Time) (KeyRecord, error) {
-	pi, err := s.syncIntent(ctx, rec, order, now)
-	if err != nil && !errors.Is(err, checkout.ErrAlreadyCompleted) && !errors.Is(err, errCanceled) {
-		s.release(ctx, rec)
-		return KeyRecord{}, err
-	}
-	stored, recErr := s.Store.RecordPaymentIntent(ctx, rec.Key, pi, s.Now())
-	if recErr != nil {
-		s.release(ctx, rec)
-		return KeyRecord{}, recErr
-	}
-	if err != nil {
-		return KeyRecord{}, err
-	}
-	if completed(stored.PIStatus) { // a webhook won the race
-		return KeyRecord{}, checkout.ErrAlreadyCompleted
-	}
-	return stored, nil
-}
-
-func (s *Service) syncIntent(ctx context.Context, rec KeyRecord, order checkout.Order, now time.Time) (PaymentIntent, error) {
 	var pi PaymentIntent
 	var err error
 	switch {
 	case rec.PaymentIntentID == "":
-		pi, err = s.Gateway.CreatePaymentIntent(ctx, CreateIntentParams{
-			Amount:         rec.CreateAmount,
-			Currency:       rec.CreateCurrency,
-			IdempotencyKey: StripeCreateKey(rec.Key),
-			Metadata: map[string]string{
-				"onecharge_key":  rec.Key,
-				"user_id":        rec.UserID,
-				"payment_method": string(rec.PaymentMethod),
-			},
-		})
-		if err != nil {
-			return PaymentIntent{}, s.gatewayError("create payment intent", err, true)
-		}
-	case !s.fresh(&rec, now):
-		if pi, err = s.Gateway.GetPaymentIntent(ctx, rec.PaymentIntentID); err != nil {
-			return PaymentIntent{}, s.gatewayError("retrieve payment intent", err, false)
-		}
+		pi, err = s.createIntent(h.ctx, h, rec)
+	case resync || !s.fresh(&rec, s.Now()):
+		pi, err = s.getIntent(h.ctx, h, rec.PaymentIntentID)
 	default:
 		pi = PaymentIntent{ID: rec.PaymentIntentID, ClientSecret: rec.ClientSecret, Status: rec.PIStatus, Amount: rec.PIAmount, Currency: rec.PICurrency}
 	}
-	if err := intentState(pi); err != nil {
-		return pi, err
+	if err != nil {
+		return KeyRecord{}, v.fail(ctx, h, rec, err, rec.PaymentIntentID != "")
 	}
-	if pi.Amount == order.Amount && pi.Currency == order.Currency {
-		return pi, nil
+	if done, err := v.settled(ctx, h, rec, pi); done {
+		return KeyRecord{}, err
 	}
-	// Rule 6: same key, new amount: update the one PaymentIntent. Updates
-	// set absolute values, so repeating one is harmless; stripe-go keys
-	// its own retries.
-	updated, err := s.Gateway.UpdatePaymentIntent(ctx, pi.ID, order.Amount, order.Currency, "")
-	if errors.Is(err, ErrUnexpectedState) {
-		// Stripe refused: the intent moved on (paid, processing, canceled).
-		if fresh, getErr := s.Gateway.GetPaymentIntent(ctx, pi.ID); getErr == nil {
-			if err := intentState(fresh); err != nil {
-				return fresh, err
+	if pi.Amount != v.order.Amount || pi.Currency != v.order.Currency {
+		// Rule 6: same key, new amount: update the one PaymentIntent.
+		// Updates set absolute values, so repeating one is harmless.
+		updated, err := s.updateIntent(h.ctx, h, pi.ID, v.order)
+		if errors.Is(err, ErrUnexpectedState) {
+			// Stripe refused: the intent moved on (paid, processing, canceled).
+			fresh, getErr := s.getIntent(h.ctx, h, pi.ID)
+			if getErr == nil {
+				if done, err := v.settled(ctx, h, rec, fresh); done {
+					return KeyRecord{}, err
+				}
 			}
+			return KeyRecord{}, v.fail(ctx, h, rec, err, true)
+		} else if err != nil {
+			return KeyRecord{}, v.fail(ctx, h, rec, err, true)
 		}
-		return PaymentIntent{}, s.gatewayError("update payment intent", err, true)
-	} else if err != nil {
-		return PaymentIntent{}, s.gatewayError("update payment intent", err, false)
+		pi = updated
+		s.Metrics.IntentUpdated()
 	}
-	return updated, nil
+	order := v.order
+	stored, err := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: pi, Order: &order, Cart: v.items, Now: s.Now()})
+	if err != nil {
+		return KeyRecord{}, v.recordFailed(ctx, h, rec, err)
+	}
+	if Completed(stored.PIStatus) { // a webhook won the race
+		s.Metrics.Refused(string(checkout.CodePaymentAlreadyCompleted))
+		return KeyRecord{}, checkout.ErrAlreadyCompleted
+	}
+	if stored.PIStatus == StatusCanceled {
+		return KeyRecord{}, errRotate
+	}
+	return stored, nil
 }
 
-func intentState(pi PaymentIntent) error {
-	switch {
-	case completed(pi.Status):
-		return checkout.ErrAlreadyCompleted
-	case pi.Status == StatusCanceled:
-		return errCanceled
+// settled handles a PaymentIntent that can no longer take this order:
+// succeeded or processing (409 payment_already_completed), canceled
+// (rotate). It records what Stripe said and reports done; for an intent
+// still open it does nothing.
+func (v *validation) settled(ctx context.Context, h *hold, rec KeyRecord, pi PaymentIntent) (bool, error) {
+	if !Completed(pi.Status) && pi.Status != StatusCanceled {
+		return false, nil
 	}
-	return nil
+	s := v.s
+	if _, err := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: pi, Now: s.Now()}); err != nil {
+		return true, v.recordFailed(ctx, h, rec, err)
+	}
+	if pi.Status == StatusCanceled {
+		return true, errRotate
+	}
+	s.Metrics.Refused(string(checkout.CodePaymentAlreadyCompleted))
+	return true, checkout.ErrAlreadyCompleted
+}
+
+// fail ends a request whose Stripe call failed: the lease is released
+// (stale: the call may have changed the intent), a vanished intent is
+// recorded canceled so that the key rotates, and a lost lease is a 409.
+func (v *validation) fail(ctx context.Context, h *hold, rec KeyRecord, err error, stale bool) error {
+	s := v.s
+	if h.lost() {
+		if stale {
+			s.markStale(ctx, rec.Key)
+		}
+		return s.inProgress(s.LockLease)
+	}
+	if errors.Is(err, ErrNotFound) && rec.PaymentIntentID != "" {
+		// Rule 5: the PaymentIntent no longer exists at Stripe. Nobody can
+		// pay it: record it canceled, which rotates the key.
+		gone := PaymentIntent{ID: rec.PaymentIntentID, Status: StatusCanceled, Amount: rec.PIAmount, Currency: rec.PICurrency, ClientSecret: rec.ClientSecret}
+		if _, rerr := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: gone, Now: s.Now()}); rerr != nil {
+			return v.recordFailed(ctx, h, rec, rerr)
+		}
+		s.Logger.Warn("payment intent vanished at Stripe: rotating its key", "payment_intent", rec.PaymentIntentID)
+		v.reason = "vanished"
+		return errRotate
+	}
+	s.release(ctx, rec, stale)
+	return err
+}
+
+// recordFailed handles a failed fenced write after a Stripe call: a lost
+// lease makes the successor re-read the intent (our call may have landed
+// after its own) and answers 409; anything else releases the lease.
+func (v *validation) recordFailed(ctx context.Context, h *hold, rec KeyRecord, err error) error {
+	s := v.s
+	if errors.Is(err, ErrLeaseLost) {
+		s.Logger.Warn("lease lost before recording: the successor re-reads the intent", "key_prefix", keyPrefix(rec.Key))
+		s.markStale(ctx, rec.Key)
+		return s.inProgress(s.LockLease)
+	}
+	s.release(ctx, rec, true)
+	return err
+}
+
+// cancel is the first half of rotating the user's own key (expired, or
+// issued for the other payment method): its PaymentIntent is canceled at
+// Stripe so that an old tab cannot pay it (I2), then recorded; the next
+// claim issues the successor. If Stripe says it was paid meanwhile, the
+// answer is payment_already_completed.
+func (v *validation) cancel(ctx context.Context, rec KeyRecord, reason string) error {
+	s := v.s
+	h := s.hold(ctx, Lease{Kind: LeaseKey, ID: rec.Key, Token: rec.LockToken}, rec.LeaseUntil)
+	defer h.stop()
+	pi, err := s.cancelIntent(h.ctx, h, rec.PaymentIntentID, "onecharge-pi-cancel-"+rec.Key)
+	if errors.Is(err, ErrUnexpectedState) {
+		// Succeeded, processing or already canceled: ask.
+		pi, err = s.getIntent(h.ctx, h, rec.PaymentIntentID)
+	}
+	if err != nil {
+		return v.fail(ctx, h, rec, err, true)
+	}
+	if done, err := v.settled(ctx, h, rec, pi); done {
+		if errors.Is(err, errRotate) {
+			s.Logger.Info("payment intent canceled for rotation", "reason", reason, "payment_intent", pi.ID)
+		}
+		return err
+	}
+	// Still open (Stripe never answers a cancel like that): leave it.
+	s.release(ctx, rec, true)
+	return &checkout.Error{Code: checkout.CodePaymentUnavailable, Message: checkout.MessagePaymentUnavailable}
+}
+
+// Stripe calls, each checking the lease first and reporting to Metrics.
+
+func (s *Service) createIntent(ctx context.Context, h *hold, rec KeyRecord) (PaymentIntent, error) {
+	if err := h.check(); err != nil {
+		return PaymentIntent{}, err
+	}
+	start := time.Now()
+	pi, err := s.Gateway.CreatePaymentIntent(ctx, CreateIntentParams{
+		Amount:         rec.CreateAmount,
+		Currency:       rec.CreateCurrency,
+		IdempotencyKey: StripeCreateKey(rec.Key),
+		Metadata: map[string]string{
+			"onecharge_key":  rec.Key,
+			"user_id":        rec.UserID,
+			"payment_method": string(rec.PaymentMethod),
+		},
+	})
+	s.stripeCall("create_payment_intent", start, err)
+	if err != nil {
+		return PaymentIntent{}, s.gatewayError("create payment intent", err, true)
+	}
+	s.Metrics.IntentCreated()
+	return pi, nil
+}
+
+func (s *Service) getIntent(ctx context.Context, h *hold, id string) (PaymentIntent, error) {
+	if err := h.check(); err != nil {
+		return PaymentIntent{}, err
+	}
+	start := time.Now()
+	pi, err := s.Gateway.GetPaymentIntent(ctx, id)
+	s.stripeCall("retrieve_payment_intent", start, err)
+	if err != nil {
+		return PaymentIntent{}, s.gatewayError("retrieve payment intent", err, false)
+	}
+	return pi, nil
+}
+
+func (s *Service) updateIntent(ctx context.Context, h *hold, id string, order checkout.Order) (PaymentIntent, error) {
+	if err := h.check(); err != nil {
+		return PaymentIntent{}, err
+	}
+	start := time.Now()
+	pi, err := s.Gateway.UpdatePaymentIntent(ctx, id, order.Amount, order.Currency, "")
+	s.stripeCall("update_payment_intent", start, err)
+	if err != nil {
+		return PaymentIntent{}, s.gatewayError("update payment intent", err, false)
+	}
+	return pi, nil
+}
+
+func (s *Service) cancelIntent(ctx context.Context, h *hold, id, idemKey string) (PaymentIntent, error) {
+	if err := h.check(); err != nil {
+		return PaymentIntent{}, err
+	}
+	start := time.Now()
+	pi, err := s.Gateway.CancelPaymentIntent(ctx, id, idemKey)
+	s.stripeCall("cancel_payment_intent", start, err)
+	if err != nil {
+		return PaymentIntent{}, s.gatewayError("cancel payment intent", err, false)
+	}
+	return pi, nil
+}
+
+func (s *Service) stripeCall(op string, start time.Time, err error) {
+	s.Metrics.StripeCall(op, outcomeOf(err), time.Since(start))
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrUnexpectedState):
+		return "unexpected_state"
+	case errors.Is(err, ErrIntentFailed):
+		return "rejected"
+	}
+	return "unavailable"
 }
 
 // StripeCreateKey is the Stripe Idempotency-Key of the PaymentIntent create
 // for our key: stable, so a repeated create replays the first.
 func StripeCreateKey(key string) string { return "onecharge-pi-create-" + key }
 
+// gatewayError turns a gateway error into the contract's 502s, keeping
+// the gateway's sentinel (ErrNotFound, ErrUnexpectedState, ...) in the
+// chain for the service's own decisions.
 func (s *Service) gatewayError(op string, err error, creating bool) error {
 	s.Logger.Warn("stripe call failed", "op", op, "err", err)
-	switch {
-	case errors.Is(err, ErrPaymentUnavailable), !creating:
-		return &checkout.Error{Code: checkout.CodePaymentUnavailable, Message: checkout.MessagePaymentUnavailable}
-	default:
-		return &checkout.Error{Code: checkout.CodePaymentIntentFailed, Message: checkout.MessageIntentFailed}
+	code, msg := checkout.CodePaymentUnavailable, checkout.MessagePaymentUnavailable
+	if creating && !errors.Is(err, ErrPaymentUnavailable) {
+		code, msg = checkout.CodePaymentIntentFailed, checkout.MessageIntentFailed
 	}
+	return &gatewayErr{public: &checkout.Error{Code: code, Message: msg}, cause: err}
 }
 
-// release unlocks rec's key after a failure, even when ctx is already
-// cancelled, unless another request has taken the lock over since.
-func (s *Service) release(ctx context.Context, rec KeyRecord) {
+// gatewayErr is a Stripe failure: it reads as its public *checkout.Error
+// (errors.As) and still matches the gateway's sentinels (errors.Is).
+type gatewayErr struct {
+	public *checkout.Error
+	cause  error
+}
+
+func (e *gatewayErr) Error() string   { return e.public.Error() + ": " + e.cause.Error() }
+func (e *gatewayErr) Unwrap() []error { return []error{e.public, e.cause} }
+
+func (s *Service) inProgress(retryAfter time.Duration) error {
+	s.Metrics.Refused(string(checkout.CodeRequestInProgress))
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	return &InProgressError{RetryAfter: retryAfter}
+}
+
+// release clears rec's lease after a failure, even when ctx is already
+// cancelled, unless another request has taken it over since.
+func (s *Service) release(ctx context.Context, rec KeyRecord, stale bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if err := s.Store.ReleaseKey(ctx, rec.Key, rec.LockedAt); err != nil {
+	if err := s.Store.ReleaseKey(ctx, rec.Key, rec.LockToken, stale); err != nil {
 		s.Logger.Error("release idempotency key", "err", err)
 	}
 }
 
-// Checkout creates a hosted Checkout Session for items after storing them as
-// the user's cart. baseURL is where Stripe sends the shopper back.
+func (s *Service) markStale(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := s.Store.MarkStale(ctx, key); err != nil {
+		s.Logger.Error("mark idempotency key stale", "err", err)
+	}
+}
+
+// hold keeps a lease while its request waits on Stripe: a goroutine renews
+// it every LockLease/3, and the first renewal that fails because the lease
+// was lost (taken over, or run out) cancels ctx, so that a Stripe call not
+// sent yet never is. Stop it with stop (also on panic: a deferred stop is
+// what a dead process looks like, a lease nobody renews).
+type hold struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+	s      *Service
+	lease  Lease
+	until  atomic.Int64 // the lease's end as last renewed, UnixNano on s.Now's clock
+}
+
+var errLostLease = errors.New("the lease was lost")
+
+func (s *Service) hold(parent context.Context, l Lease, until time.Time) *hold {
+	ctx, cancel := context.WithCancelCause(parent)
+	h := &hold{ctx: ctx, cancel: cancel, done: make(chan struct{}), s: s, lease: l}
+	h.until.Store(until.UnixNano())
+	go h.renew()
+	return h
+}
+
+func (h *hold) renew() {
+	t := time.NewTicker(h.s.LockLease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := h.s.Now()
+		until := now.Add(h.s.LockLease)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), h.s.LockLease/3)
+		err := h.s.Store.RenewLease(ctx, h.lease, now, until)
+		cancel()
+		switch {
+		case err == nil:
+			h.until.Store(until.UnixNano())
+		case errors.Is(err, ErrLeaseLost):
+			h.s.Logger.Warn("lease lost while waiting on Stripe", "kind", h.lease.Kind)
+			h.cancel(errLostLease)
+			return
+		default:
+			// The store did not answer: keep trying; if the lease runs out
+			// meanwhile, check fails and the fenced writes refuse.
+			h.s.Logger.Warn("renew lease", "err", err)
+		}
+	}
+}
+
+// check reports whether the lease still holds, as far as this request
+// knows: before each Stripe call, so that a request that stalled past its
+// lease does not call Stripe after its successor did.
+func (h *hold) check() error {
+	if h.lost() {
+		return fmt.Errorf("%w: %w", ErrLeaseLost, ErrPaymentUnavailable)
+	}
+	return h.ctx.Err()
+}
+
+func (h *hold) lost() bool {
+	return context.Cause(h.ctx) == errLostLease || !h.s.Now().Before(time.Unix(0, h.until.Load()))
+}
+
+func (h *hold) stop() {
+	close(h.done)
+	h.cancel(nil)
+}
+
+// newToken returns a fresh lease token.
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// keyPrefix is what logs show of a key: enough to correlate, not enough
+// to use.
+func keyPrefix(key string) string {
+	if len(key) > 10 {
+		return key[:10]
+	}
+	return key
+}
+
+// Checkout creates a hosted Checkout Session for items after storing them
+// as the user's cart. baseURL is where Stripe sends the shopper back. The
+// session is stored with its own priced lines (its order records those,
+// whatever the cart becomes), the user's previous open sessions are
+// expired at Stripe first (one payable session at a time), and the create
+// carries a Stripe Idempotency-Key derived from the user, the lines and
+// the user's newest session, so a retry after a crash gets the same
+// session.
 func (s *Service) Checkout(ctx context.Context, userID string, items []checkout.Item, baseURL string) (checkout.CheckoutResponse, error) {
 	order, err := s.price(ctx, items)
 	if err != nil {
 		return checkout.CheckoutResponse{}, err
 	}
-	if _, err := s.Store.UpsertCart(ctx, userID, items, ""); err != nil {
+	if err := checkout.ValidateChargeAmount(order.Amount, order.Currency); err != nil {
 		return checkout.CheckoutResponse{}, err
 	}
-	sess, err := s.Gateway.CreateCheckoutSession(ctx, CheckoutSessionParams{
-		Lines:       order.Items,
-		Currency:    order.Currency,
-		SuccessURL:  baseURL + "/?checkout=success&session_id={CHECKOUT_SESSION_ID}",
-		CancelURL:   baseURL + "/?checkout=canceled",
-		ClientRefID: userID,
-	})
+	now := s.Now()
+	token := newToken()
+	claim, err := s.Store.ClaimCheckout(ctx, CheckoutClaimInput{UserID: userID, Cart: items, Token: token, LeaseUntil: now.Add(s.LockLease), Now: now})
 	if err != nil {
-		return checkout.CheckoutResponse{}, s.gatewayError("create checkout session", err, false)
-	}
-	if _, err := s.Store.UpsertCart(ctx, userID, items, sess.ID); err != nil {
 		return checkout.CheckoutResponse{}, err
+	}
+	if claim.InProgress {
+		return checkout.CheckoutResponse{}, s.inProgress(claim.LeaseUntil.Sub(now))
+	}
+	h := s.hold(ctx, Lease{Kind: LeaseCheckout, ID: userID, Token: token}, now.Add(s.LockLease))
+	defer h.stop()
+	fail := func(err error) (checkout.CheckoutResponse, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if rerr := s.Store.ReleaseCheckout(rctx, userID, token); rerr != nil {
+			s.Logger.Error("release checkout", "err", rerr)
+		}
+		if h.lost() {
+			return checkout.CheckoutResponse{}, s.inProgress(s.LockLease)
+		}
+		return checkout.CheckoutResponse{}, err
+	}
+
+	closed := map[string]string{}
+	for _, id := range claim.Open {
+		if err := h.check(); err != nil {
+			return fail(err)
+		}
+		start := time.Now()
+		status, err := s.Gateway.ExpireCheckoutSession(h.ctx, id)
+		s.stripeCall("expire_checkout_session", start, err)
+		switch {
+		case err == nil, errors.Is(err, ErrUnexpectedState) && status != "" && status != SessionOpen:
+			closed[id] = status
+		case errors.Is(err, ErrNotFound):
+			closed[id] = SessionExpired
+		default:
+			return fail(s.gatewayError("expire checkout session", err, false))
+		}
+	}
+	if err := h.check(); err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	sess, err := s.Gateway.CreateCheckoutSession(h.ctx, CheckoutSessionParams{
+		Lines:          order.Items,
+		Currency:       order.Currency,
+		SuccessURL:     baseURL + "/?checkout=success&session_id={CHECKOUT_SESSION_ID}",
+		CancelURL:      baseURL + "/?checkout=canceled",
+		ClientRefID:    userID,
+		IdempotencyKey: checkoutIdempotencyKey(userID, order, claim.Last),
+	})
+	s.stripeCall("create_checkout_session", start, err)
+	if err != nil {
+		return fail(s.gatewayError("create checkout session", err, false))
+	}
+	if _, wasClosed := closed[sess.ID]; wasClosed {
+		// Stripe replayed a session this very checkout expired: the
+		// Idempotency-Key was not new. Never hand out a dead session.
+		return fail(fmt.Errorf("checkout: Stripe replayed the closed session %s", sess.ID))
+	}
+	sess.UserID, sess.Items, sess.Amount, sess.Currency, sess.Status = userID, order.Items, order.Amount, order.Currency, SessionOpen
+	err = s.Store.RecordCheckout(ctx, CheckoutRecord{UserID: userID, Token: token, Closed: closed, Session: &sess, Now: s.Now()})
+	if errors.Is(err, ErrLeaseLost) {
+		return checkout.CheckoutResponse{}, s.inProgress(s.LockLease)
+	} else if err != nil {
+		return fail(err)
 	}
 	return checkout.CheckoutResponse{URL: sess.URL, SessionID: sess.ID}, nil
 }
 
-// Order returns the order paid or pending through piID, for its owner only.
-func (s *Service) Order(ctx context.Context, userID, piID string) (checkout.OrderStatus, error) {
-	o, ok, err := s.Store.GetOrder(ctx, userID, piID)
+// checkoutIdempotencyKey derives the Stripe Idempotency-Key of a session
+// create from the user, the priced order and the user's newest session:
+// the same checkout retried after a crash replays Stripe's first answer,
+// while the next checkout (after that session was stored) is a new one.
+func checkoutIdempotencyKey(userID string, order checkout.Order, last string) string {
+	h := sha256.New()
+	h.Write([]byte(userID + "\x00" + order.Currency + "\x00" + last))
+	for _, l := range order.Items {
+		h.Write([]byte("\x00" + l.ProductID + "\x00" + strconv.Itoa(l.Quantity) + "\x00" + strconv.FormatInt(l.UnitAmount, 10)))
+	}
+	return "onecharge-cs-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Order returns the order paid or pending through id (a PaymentIntent or
+// Checkout Session id), for its owner only. A malformed id is not found
+// without asking the store.
+func (s *Service) Order(ctx context.Context, userID, id string) (checkout.OrderStatus, error) {
+	notFound := &checkout.Error{Code: checkout.CodeNotFound, Message: checkout.MessageNotFound}
+	if !checkout.ValidOrderID(id) {
+		return checkout.OrderStatus{}, notFound
+	}
+	o, ok, err := s.Store.GetOrder(ctx, userID, id)
 	if err != nil {
 		return o, err
 	} else if !ok {
-		return o, &checkout.Error{Code: checkout.CodeNotFound, Message: checkout.MessageNotFound}
+		return o, notFound
 	}
 	if o.Items == nil {
 		o.Items = []checkout.Line{}
@@ -390,19 +843,36 @@ func (s *Service) Order(ctx context.Context, userID, piID string) (checkout.Orde
 }
 
 // HandleWebhook verifies and applies one Stripe event, at most once. It
-// reports false for an event id seen before.
+// reports false for an event id seen before. A payment that matches no
+// order the server bound to it is recorded needs_review, logged at error
+// level and counted (I1).
 func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature string) (applied bool, err error) {
 	ev, err := s.Gateway.ParseEvent(payload, signature)
 	if err != nil {
 		s.Logger.Warn("webhook rejected", "err", err)
+		s.Metrics.Webhook("unknown", "invalid_signature")
 		return false, &checkout.Error{Code: checkout.CodeInvalidSignature, Message: "The Stripe-Signature header does not verify."}
 	}
 	ev.Now = s.Now()
-	if applied, err = s.Store.ApplyEvent(ctx, ev); err != nil {
+	res, err := s.Store.ApplyEvent(ctx, ev)
+	if err != nil {
+		s.Metrics.Webhook(ev.Type, "error")
 		return false, err
 	}
-	s.Logger.Info("webhook", "event", ev.ID, "type", ev.Type, "payment_intent", ev.PaymentIntentID, "applied", applied)
-	return applied, nil
+	outcome := "applied"
+	if !res.Applied {
+		outcome = "duplicate"
+	}
+	s.Metrics.Webhook(ev.Type, outcome)
+	if o := res.Order; o != nil {
+		s.Metrics.OrderRecorded(o.Status)
+		if o.Status == checkout.OrderNeedsReview {
+			s.Logger.Error("payment matches no order bound to it: recorded needs_review",
+				"order", o.ID, "paid", o.Amount, "currency", o.Currency, "bound_amount", o.Bound, "event", ev.ID)
+		}
+	}
+	s.Logger.Info("webhook", "event", ev.ID, "type", ev.Type, "payment_intent", ev.PaymentIntentID, "applied", res.Applied)
+	return res.Applied, nil
 }
 
 func withIntent(resp checkout.ValidateResponse, rec KeyRecord) checkout.ValidateResponse {

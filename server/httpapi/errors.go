@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
+	"github.com/onecharge/onecharge/server/checkoutsvc"
 	"github.com/onecharge/onecharge/shared/checkout"
 )
 
@@ -26,7 +28,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger.DebugContext(r.Context(), "request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "code", code)
 	}
 	if code == checkout.CodeRequestInProgress {
-		w.Header().Set("Retry-After", "1")
+		after := "1"
+		var ip *checkoutsvc.InProgressError
+		if errors.As(err, &ip) {
+			after = ip.RetryAfterSeconds()
+		}
+		w.Header().Set("Retry-After", after)
 	}
 	writeJSON(w, status, checkout.ErrorBody{Error: checkout.ErrorDetail{Code: code, Message: checkout.ErrorMessage(err)}})
 }

@@ -255,7 +255,7 @@ func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.Service.Validate(r.Context(), UserID(r.Context()), req)
+	resp, err := s.Service.Validate(r.Context(), UserID(r.Context()), req, r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}

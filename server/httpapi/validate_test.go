@@ -188,9 +188,9 @@ func TestValidateRules(t *testing.T) {
 			setup: func(t *testing.T, env *testenv.Env, c *testenv.Client, first prepared) checkout.ValidateRequest {
 				// Another request holds the key: lock it as the claim phase does.
 				_, err := env.Store.ClaimKey(context.Background(), checkoutsvc.ClaimInput{UserID: ownerOf(t, env, first.key), Key: first.key, Cart: mugCard.Items, Now: env.Clock.Now()},
-					func(cur *checkoutsvc.KeyRecord) checkoutsvc.Decision {
-						rec := *cur
-						rec.LockedAt = env.Clock.Now()
+					func(c checkoutsvc.Claim) checkoutsvc.Decision {
+						rec := *c.Cur
+						rec.LockToken, rec.LeaseUntil = "tok-other-request", env.Clock.Now().Add(env.Service.LockLease)
 						return checkoutsvc.Decision{Kind: checkoutsvc.DecideLock, Record: rec}
 					})
 				require.NoError(t, err)
@@ -351,14 +351,14 @@ func TestCrashBetweenStripeAndRecord(t *testing.T) {
 			keys := keysOf(t, env)
 			require.Len(t, keys, 1)
 			key := keys[0].Key
-			assert.False(t, keys[0].LockedAt.IsZero(), "the dead request still holds the key")
+			assert.NotEmpty(t, keys[0].LockToken, "the dead request still holds the key")
 			assert.Equal(t, 1, env.Sim.CreatedPaymentIntents())
 
 			_, r = c.Validate(withKey(mugCard, key))
 			require.Equal(t, http.StatusConflict, r.Status)
 			assert.Equal(t, checkout.CodeRequestInProgress, r.Error().Code)
 
-			env.Clock.Advance(checkoutsvc.DefaultLockTimeout + time.Second)
+			env.Clock.Advance(env.Service.LockLease + time.Second)
 			resp, r := c.Validate(withKey(mugCard, key))
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			assert.Equal(t, key, resp.IdempotencyKey)
@@ -382,8 +382,8 @@ func keysOf(t *testing.T, env *testenv.Env) []checkoutsvc.KeyRecord {
 	return out
 }
 
-// crashingStore makes RecordPaymentIntent and ReleaseKey fail, as if the
-// process died right after the Stripe call.
+// crashingStore makes RecordKey and ReleaseKey fail, as if the process
+// died right after the Stripe call.
 type crashingStore struct {
 	mu    sync.Mutex
 	on    bool
@@ -408,18 +408,18 @@ type crashingStoreView struct {
 
 var errCrash = errors.New("simulated crash")
 
-func (v *crashingStoreView) RecordPaymentIntent(ctx context.Context, key string, pi checkoutsvc.PaymentIntent, now time.Time) (checkoutsvc.KeyRecord, error) {
+func (v *crashingStoreView) RecordKey(ctx context.Context, key string, in checkoutsvc.RecordInput) (checkoutsvc.KeyRecord, error) {
 	if v.c.crashed() {
 		return checkoutsvc.KeyRecord{}, errCrash
 	}
-	return v.Store.RecordPaymentIntent(ctx, key, pi, now)
+	return v.Store.RecordKey(ctx, key, in)
 }
 
-func (v *crashingStoreView) ReleaseKey(ctx context.Context, key string, lockedAt time.Time) error {
+func (v *crashingStoreView) ReleaseKey(ctx context.Context, key, token string, stale bool) error {
 	if v.c.crashed() {
 		return errCrash
 	}
-	return v.Store.ReleaseKey(ctx, key, lockedAt)
+	return v.Store.ReleaseKey(ctx, key, token, stale)
 }
 
 func TestForeignKeyRevealsNothing(t *testing.T) {

@@ -1,3 +1,8 @@
+// Package memstore is the in-memory checkoutsvc.Store, the embedded
+// default of `make run`. Everything lives under one mutex, so every method
+// is trivially atomic; it follows the same rules as server/postgres and
+// passes the same suite (server/storetest). Data is lost when the process
+// ends, and it serves one process only: replicas need PostgreSQL.
 package memstore
 
 import (
@@ -6,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,22 +44,40 @@ type Store struct {
 	carts    map[string]*cart                  // by user id
 	keys     map[string]*checkoutsvc.KeyRecord // by key
 	byPI     map[string]string                 // PaymentIntent id → key
-	orders   map[string]order                  // by PaymentIntent (or session) id
-	events   map[string]bool                   // applied Stripe event ids
+	aliases  map[string]map[string]alias       // user id → alias → key
+	sessions map[string]*session               // by Checkout Session id
+	orders   []*order                          // in recording order
+	byOrder  map[string]*order                 // PaymentIntent or session id → order
+	events   map[string]time.Time              // applied Stripe event ids
 }
 
 type cart struct {
 	items     []checkout.Item
-	sessionID string
 	createdAt time.Time
 	updatedAt time.Time
+	// The user's hosted-checkout lease.
+	checkoutToken string
+	checkoutLease time.Time
+}
+
+type alias struct {
+	key       string
+	createdAt time.Time
+}
+
+type session struct {
+	checkoutsvc.CheckoutSession
+	createdAt time.Time
+	seq       int // orders a user's sessions, as the column of PostgreSQL
 }
 
 type order struct {
 	userID    string
+	status    string
 	amount    int64
 	currency  string
 	items     []checkout.Line
+	piID      string
 	sessionID string
 	createdAt time.Time
 }
@@ -68,8 +92,10 @@ func New() *Store {
 		carts:    make(map[string]*cart),
 		keys:     make(map[string]*checkoutsvc.KeyRecord),
 		byPI:     make(map[string]string),
-		orders:   make(map[string]order),
-		events:   make(map[string]bool),
+		aliases:  make(map[string]map[string]alias),
+		sessions: make(map[string]*session),
+		byOrder:  make(map[string]*order),
+		events:   make(map[string]time.Time),
 	}
 	for _, p := range Catalog() {
 		s.products[p.ID] = p
@@ -140,7 +166,7 @@ func (s *Store) GetCart(ctx context.Context, userID string) ([]checkout.Item, ti
 }
 
 // UpsertCart stores items as the user's one cart.
-func (s *Store) UpsertCart(ctx context.Context, userID string, items []checkout.Item, sessionID string) (time.Time, error) {
+func (s *Store) UpsertCart(ctx context.Context, userID string, items []checkout.Item) (time.Time, error) {
 	userID, err := parseUser(userID)
 	if err != nil {
 		return time.Time{}, err
@@ -148,41 +174,19 @@ func (s *Store) UpsertCart(ctx context.Context, userID string, items []checkout.
 	now := normTime(s.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.upsertCart(userID, items, sessionID, now)
+	s.upsertCart(userID, items, now)
 	return now, nil
 }
 
-func (s *Store) upsertCart(userID string, items []checkout.Item, sessionID string, now time.Time) {
+func (s *Store) upsertCart(userID string, items []checkout.Item, now time.Time) *cart {
 	c, ok := s.carts[userID]
 	if !ok {
 		c = &cart{createdAt: now}
 		s.carts[userID] = c
 	}
 	c.items = append([]checkout.Item{}, items...)
-	if sessionID != "" {
-		c.sessionID = sessionID
-	}
 	c.updatedAt = now
-}
-
-// UserForCheckoutSession returns the user whose cart carries sessionID.
-func (s *Store) UserForCheckoutSession(ctx context.Context, sessionID string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.userForSession(sessionID)
-	return u, ok, nil
-}
-
-func (s *Store) userForSession(sessionID string) (string, bool) {
-	if sessionID == "" {
-		return "", false
-	}
-	for u, c := range s.carts {
-		if c.sessionID == sessionID {
-			return u, true
-		}
-	}
-	return "", false
+	return c
 }
 
 // ReplayKey stores the cart and touches the key when its row matches want;
@@ -197,7 +201,7 @@ func (s *Store) ReplayKey(ctx context.Context, want checkoutsvc.KeyRecord, items
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.keys[want.Key]
-	if !ok || want.PaymentIntentID == "" || !cur.LockedAt.IsZero() ||
+	if !ok || want.PaymentIntentID == "" || cur.LockToken != "" ||
 		cur.UserID != userID ||
 		cur.PaymentMethod != want.PaymentMethod ||
 		cur.PaymentIntentID != want.PaymentIntentID ||
@@ -210,7 +214,7 @@ func (s *Store) ReplayKey(ctx context.Context, want checkoutsvc.KeyRecord, items
 		return false, nil
 	}
 	cur.LastUsedAt = now
-	s.upsertCart(userID, items, "", now)
+	s.upsertCart(userID, items, now)
 	return true, nil
 }
 
@@ -237,9 +241,14 @@ func (s *Store) Lookup(ctx context.Context, ids []string, key string) (map[strin
 	return products, nil, nil
 }
 
-// ClaimKey upserts the cart, lets decide look at the key's row while the
-// store's mutex is held and applies the decision.
-func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide func(cur *checkoutsvc.KeyRecord) checkoutsvc.Decision) (checkoutsvc.Decision, error) {
+// maxAliasHops bounds the rotation aliases followed from one key (each
+// hop is one rotation of the chain; a loop cannot happen, keys being new).
+const maxAliasHops = 16
+
+// ClaimKey resolves the request's key through the user's aliases, lets
+// decide look at its row while the store's mutex is held and applies the
+// decision.
+func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide func(checkoutsvc.Claim) checkoutsvc.Decision) (checkoutsvc.Decision, error) {
 	userID, err := parseUser(in.UserID)
 	if err != nil {
 		return checkoutsvc.Decision{}, err
@@ -248,12 +257,25 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	key := in.Key
+	if key == "" && in.Nonce != "" {
+		if a, ok := s.aliases[userID][checkoutsvc.AliasNonce(in.Nonce)]; ok && !a.createdAt.Before(normTime(in.NonceSince)) {
+			key = a.key
+		}
+	}
+	for hop := 0; key != "" && hop < maxAliasHops; hop++ {
+		a, ok := s.aliases[userID][checkoutsvc.AliasRotation(key)]
+		if !ok {
+			break
+		}
+		key = a.key
+	}
 	var cur *checkoutsvc.KeyRecord
-	if row, ok := s.keys[in.Key]; ok && in.Key != "" {
+	if row, ok := s.keys[key]; ok && key != "" {
 		c := copyRecord(row)
 		cur = &c
 	}
-	d := decide(cur)
+	d := decide(checkoutsvc.Claim{Key: key, Cur: cur})
 
 	// Check before writing anything, so that a refused decision leaves
 	// the store as it was, as the rolled-back transaction does on
@@ -261,6 +283,7 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 	var insert checkoutsvc.KeyRecord
 	switch d.Kind {
 	case checkoutsvc.DecideNone:
+		return d, nil
 	case checkoutsvc.DecideInsert:
 		insert = copyRecord(&d.Record)
 		if insert.UserID == "" {
@@ -278,6 +301,11 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 		if _, dup := s.byPI[insert.PaymentIntentID]; dup && insert.PaymentIntentID != "" {
 			return checkoutsvc.Decision{}, errors.New("memstore: claim key: PaymentIntent already bound")
 		}
+		if a, taken := s.aliases[userID][d.Alias]; taken && d.Alias != "" && !aliasReplaceable(d.Alias, a, normTime(in.NonceSince)) {
+			// Under one mutex no other request can have bound it since
+			// the resolution above: decide saw the winner already.
+			return checkoutsvc.Decision{}, errors.New("memstore: claim key: alias already bound")
+		}
 	case checkoutsvc.DecideLock, checkoutsvc.DecideTouch:
 		if cur == nil {
 			return checkoutsvc.Decision{}, fmt.Errorf("memstore: claim key: %w", errNoKey)
@@ -286,77 +314,204 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 		return checkoutsvc.Decision{}, fmt.Errorf("memstore: claim key: unknown decision %d", d.Kind)
 	}
 
-	if d.Kind != checkoutsvc.DecideNone { // a refusal writes nothing, not even the cart
-		s.upsertCart(userID, in.Cart, "", now)
-	}
 	switch d.Kind {
 	case checkoutsvc.DecideInsert:
-		insert.LockedAt = now
-		insert.CreatedAt = now
-		insert.LastUsedAt = now
+		s.upsertCart(userID, in.Cart, now)
+		insert.CreatedAt, insert.LastUsedAt = now, now
+		insert.LeaseUntil = normTime(insert.LeaseUntil)
 		insert.SyncedAt = normTime(insert.SyncedAt)
 		insert.WebhookSeenAt = normTime(insert.WebhookSeenAt)
 		s.keys[insert.Key] = &insert
 		if insert.PaymentIntentID != "" {
 			s.byPI[insert.PaymentIntentID] = insert.Key
 		}
+		if d.Alias != "" {
+			if s.aliases[userID] == nil {
+				s.aliases[userID] = map[string]alias{}
+			}
+			s.aliases[userID][d.Alias] = alias{key: insert.Key, createdAt: now}
+		}
 	case checkoutsvc.DecideLock:
-		row := s.keys[in.Key]
-		row.LockedAt = now
-		row.LastUsedAt = now
-		row.Items = append([]checkout.Line{}, d.Record.Items...)
-		row.Amount = d.Record.Amount
-		row.Currency = d.Record.Currency
+		row := s.keys[cur.Key]
+		row.LockToken = d.Record.LockToken
+		row.LeaseUntil = normTime(d.Record.LeaseUntil)
+		if d.Record.Pending != nil {
+			p := copyOrder(*d.Record.Pending)
+			row.Pending = &p
+		}
 	case checkoutsvc.DecideTouch:
-		s.keys[in.Key].LastUsedAt = now
+		s.upsertCart(userID, in.Cart, now)
+		s.keys[cur.Key].LastUsedAt = now
 	}
 	return d, nil
 }
 
-// RecordPaymentIntent stores the PaymentIntent bound to key and releases
-// the lock.
-func (s *Store) RecordPaymentIntent(ctx context.Context, key string, pi checkoutsvc.PaymentIntent, now time.Time) (checkoutsvc.KeyRecord, error) {
-	now = normTime(now)
+// aliasReplaceable reports whether the alias a, bound already, may be
+// bound anew: a nonce alias older than the nonces honoured (since).
+// Rotation aliases are forever (until retention deletes them).
+func aliasReplaceable(name string, a alias, since time.Time) bool {
+	return strings.HasPrefix(name, checkoutsvc.AliasNonce("")) && a.createdAt.Before(since)
+}
+
+// RecordKey stores what Stripe said and releases the lease, when in.Token
+// still holds the key.
+func (s *Store) RecordKey(ctx context.Context, key string, in checkoutsvc.RecordInput) (checkoutsvc.KeyRecord, error) {
+	now := normTime(in.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	row, ok := s.keys[key]
 	if !ok {
-		return checkoutsvc.KeyRecord{}, fmt.Errorf("memstore: record payment intent: %w", errNoKey)
+		return checkoutsvc.KeyRecord{}, fmt.Errorf("memstore: record key: %w", errNoKey)
 	}
-	if other, bound := s.byPI[pi.ID]; bound && other != key {
-		return checkoutsvc.KeyRecord{}, errors.New("memstore: record payment intent: PaymentIntent bound to another key")
+	next, storeCart, err := checkoutsvc.ApplyRecord(copyRecord(row), in)
+	if err != nil {
+		return checkoutsvc.KeyRecord{}, err
 	}
-	if row.PaymentIntentID != "" && row.PaymentIntentID != pi.ID {
-		delete(s.byPI, row.PaymentIntentID)
+	if next.PaymentIntentID != "" {
+		if other, bound := s.byPI[next.PaymentIntentID]; bound && other != key {
+			return checkoutsvc.KeyRecord{}, errors.New("memstore: record key: PaymentIntent bound to another key")
+		}
+		s.byPI[next.PaymentIntentID] = key
 	}
-	if pi.ID != "" {
-		s.byPI[pi.ID] = key
+	next.SyncedAt, next.LastUsedAt = normTime(next.SyncedAt), normTime(next.LastUsedAt)
+	*row = next
+	if storeCart {
+		s.upsertCart(row.UserID, in.Cart, now)
 	}
-	if row.PaymentIntentID != pi.ID || !terminal(row.PIStatus) {
-		row.PIStatus = pi.Status
-	}
-	row.PaymentIntentID = pi.ID
-	row.ClientSecret = pi.ClientSecret
-	row.PIAmount = pi.Amount
-	row.PICurrency = pi.Currency
-	row.LockedAt = time.Time{}
-	row.SyncedAt = now
 	return copyRecord(row), nil
 }
 
-// ReleaseKey clears the key's lock if it is still the one taken at
-// lockedAt; an unknown key is not an error.
-func (s *Store) ReleaseKey(ctx context.Context, key string, lockedAt time.Time) error {
+// ReleaseKey clears the key's lease if token still holds it.
+func (s *Store) ReleaseKey(ctx context.Context, key, token string, stale bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if row, ok := s.keys[key]; ok && row.LockedAt.Equal(normTime(lockedAt)) {
-		row.LockedAt = time.Time{}
+	if row, ok := s.keys[key]; ok && token != "" && row.LockToken == token {
+		row.LockToken, row.LeaseUntil = "", time.Time{}
+		if stale {
+			row.SyncedAt, row.WebhookSeenAt = time.Time{}, time.Time{}
+		}
+	}
+	return nil
+}
+
+// MarkStale makes the next request re-read the key's PaymentIntent.
+func (s *Store) MarkStale(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if row, ok := s.keys[key]; ok {
+		row.SyncedAt, row.WebhookSeenAt = time.Time{}, time.Time{}
+	}
+	return nil
+}
+
+// RenewLease moves a lease that still holds to until.
+func (s *Store) RenewLease(ctx context.Context, l checkoutsvc.Lease, now, until time.Time) error {
+	now, until = normTime(now), normTime(until)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var token *string
+	var lease *time.Time
+	switch l.Kind {
+	case checkoutsvc.LeaseKey:
+		if row, ok := s.keys[l.ID]; ok {
+			token, lease = &row.LockToken, &row.LeaseUntil
+		}
+	case checkoutsvc.LeaseCheckout:
+		if c, ok := s.carts[l.ID]; ok {
+			token, lease = &c.checkoutToken, &c.checkoutLease
+		}
+	default:
+		return fmt.Errorf("memstore: renew lease: unknown kind %d", l.Kind)
+	}
+	if token == nil || l.Token == "" || *token != l.Token || !now.Before(*lease) {
+		return checkoutsvc.ErrLeaseLost
+	}
+	*lease = until
+	return nil
+}
+
+// ClaimCheckout takes the user's checkout lease, stores the cart and
+// returns the user's open and newest sessions.
+func (s *Store) ClaimCheckout(ctx context.Context, in checkoutsvc.CheckoutClaimInput) (checkoutsvc.CheckoutClaim, error) {
+	userID, err := parseUser(in.UserID)
+	if err != nil {
+		return checkoutsvc.CheckoutClaim{}, err
+	}
+	now := normTime(in.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.carts[userID]; ok && c.checkoutToken != "" && now.Before(c.checkoutLease) {
+		return checkoutsvc.CheckoutClaim{InProgress: true, LeaseUntil: c.checkoutLease}, nil
+	}
+	c := s.upsertCart(userID, in.Cart, now)
+	c.checkoutToken, c.checkoutLease = in.Token, normTime(in.LeaseUntil)
+	var out checkoutsvc.CheckoutClaim
+	var newest *session
+	for _, ss := range s.sessions {
+		if ss.UserID != userID {
+			continue
+		}
+		if ss.Status == checkoutsvc.SessionOpen {
+			out.Open = append(out.Open, ss.ID)
+		}
+		if newest == nil || ss.seq > newest.seq {
+			newest = ss
+		}
+	}
+	sort.Strings(out.Open)
+	if newest != nil {
+		out.Last = newest.ID
+	}
+	return out, nil
+}
+
+// RecordCheckout stores the closed and new sessions and releases the
+// user's checkout lease, when in.Token still holds it.
+func (s *Store) RecordCheckout(ctx context.Context, in checkoutsvc.CheckoutRecord) error {
+	userID, err := parseUser(in.UserID)
+	if err != nil {
+		return err
+	}
+	now := normTime(in.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.carts[userID]
+	if !ok || in.Token == "" || c.checkoutToken != in.Token {
+		return checkoutsvc.ErrLeaseLost
+	}
+	for id, status := range in.Closed {
+		if ss, ok := s.sessions[id]; ok && ss.Status == checkoutsvc.SessionOpen {
+			ss.Status = status
+		}
+	}
+	if in.Session != nil {
+		if _, exists := s.sessions[in.Session.ID]; !exists {
+			ss := &session{CheckoutSession: *in.Session, createdAt: now, seq: len(s.sessions) + 1}
+			ss.UserID = userID
+			ss.Items = append([]checkout.Line{}, in.Session.Items...)
+			s.sessions[ss.ID] = ss
+		}
+	}
+	c.checkoutToken, c.checkoutLease = "", time.Time{}
+	return nil
+}
+
+// ReleaseCheckout releases the user's checkout lease when token holds it.
+func (s *Store) ReleaseCheckout(ctx context.Context, userID, token string) error {
+	userID, err := parseUser(userID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.carts[userID]; ok && token != "" && c.checkoutToken == token {
+		c.checkoutToken, c.checkoutLease = "", time.Time{}
 	}
 	return nil
 }
 
 // ApplyEvent applies a Stripe event at most once.
-func (s *Store) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (bool, error) {
+func (s *Store) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (checkoutsvc.EventResult, error) {
 	now := ev.Now
 	if now.IsZero() {
 		now = s.Now()
@@ -364,74 +519,90 @@ func (s *Store) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (bool, err
 	now = normTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.events[ev.ID] {
-		return false, nil
+	if _, seen := s.events[ev.ID]; seen {
+		return checkoutsvc.EventResult{}, nil
 	}
-	s.events[ev.ID] = true
+	s.events[ev.ID] = now
+	res := checkoutsvc.EventResult{Applied: true}
 
 	switch ev.Type {
 	case checkoutsvc.EventPaymentSucceeded, checkoutsvc.EventPaymentFailed, checkoutsvc.EventPaymentCanceled:
 		row := s.rowForIntent(ev)
 		if row == nil {
-			return true, nil
+			if ev.Type == checkoutsvc.EventPaymentSucceeded && ev.OnechargeKey != "" {
+				// Ours, but no key row knows it (gone, or never stored).
+				if u, err := parseUser(ev.MetadataUserID); err == nil {
+					res.Order = s.recordOrder(&order{userID: u, status: checkout.OrderNeedsReview, amount: ev.Amount,
+						currency: ev.Currency, items: []checkout.Line{}, piID: ev.PaymentIntentID, createdAt: now}, 0)
+					s.emptyCart(u, now)
+				}
+			}
+			return res, nil
 		}
 		row.WebhookSeenAt = now
 		row.SyncedAt = now
 		switch ev.Type {
 		case checkoutsvc.EventPaymentSucceeded:
-			row.PIStatus = checkoutsvc.StatusSucceeded
+			row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusSucceeded)
+			if row.PIStatus != checkoutsvc.StatusSucceeded {
+				return res, nil // canceled before: Stripe never does this
+			}
 			if ev.Currency != "" {
 				row.PIAmount, row.PICurrency = ev.Amount, ev.Currency
 			}
-			if _, exists := s.orders[row.PaymentIntentID]; !exists {
-				o := order{userID: row.UserID, amount: row.Amount, currency: row.Currency,
-					items: append([]checkout.Line{}, row.Items...), createdAt: now}
-				if ev.Currency != "" {
-					o.amount, o.currency = ev.Amount, ev.Currency
-				}
-				s.orders[row.PaymentIntentID] = o
-			}
+			status, items := checkoutsvc.PaidOrder(row, ev.Amount, ev.Currency)
+			o := &order{userID: row.UserID, status: status, amount: ev.Amount, currency: ev.Currency,
+				items: append([]checkout.Line{}, items...), piID: row.PaymentIntentID, createdAt: now}
+			res.Order = s.recordOrder(o, row.Amount)
 			s.emptyCart(row.UserID, now)
 		case checkoutsvc.EventPaymentFailed:
-			if !terminal(row.PIStatus) {
-				row.PIStatus = checkoutsvc.StatusRequiresPaymentMethod
-			}
+			row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusRequiresPaymentMethod)
 		case checkoutsvc.EventPaymentCanceled:
-			if row.PIStatus != checkoutsvc.StatusSucceeded {
-				row.PIStatus = checkoutsvc.StatusCanceled
-			}
+			row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusCanceled)
 		}
 	case checkoutsvc.EventCheckoutCompleted:
-		userID, ok := s.userForSession(ev.CheckoutSessionID)
+		ss, ok := s.sessions[ev.CheckoutSessionID]
 		if !ok {
-			return true, nil
-		}
-		id := ev.PaymentIntentID
-		if id == "" {
-			id = ev.CheckoutSessionID
-		}
-		if _, exists := s.orders[id]; !exists {
-			c := s.carts[userID]
-			o := order{userID: userID, items: []checkout.Line{}, sessionID: ev.CheckoutSessionID, createdAt: now}
-			for _, it := range c.items {
-				p, ok := s.products[it.ProductID]
-				if !ok {
-					continue
-				}
-				o.items = append(o.items, checkout.Line{ProductID: p.ID, Name: p.Name, Quantity: it.Quantity, UnitAmount: p.UnitAmount})
-				o.amount += p.UnitAmount * int64(it.Quantity)
-				if o.currency == "" {
-					o.currency = p.Currency
-				}
+			if u, err := parseUser(ev.ClientReferenceID); err == nil && ev.CheckoutSessionID != "" {
+				res.Order = s.recordOrder(&order{userID: u, status: checkout.OrderNeedsReview, amount: ev.Amount, currency: ev.Currency,
+					items: []checkout.Line{}, piID: ev.PaymentIntentID, sessionID: ev.CheckoutSessionID, createdAt: now}, 0)
+				s.emptyCart(u, now)
 			}
-			if ev.Currency != "" {
-				o.amount, o.currency = ev.Amount, ev.Currency
-			}
-			s.orders[id] = o
+			return res, nil
 		}
-		s.emptyCart(userID, now)
+		ss.Status = checkoutsvc.SessionComplete
+		o := &order{userID: ss.UserID, status: checkoutsvc.SessionOrder(&ss.CheckoutSession, ev.Amount, ev.Currency),
+			amount: ev.Amount, currency: ev.Currency, items: append([]checkout.Line{}, ss.Items...),
+			piID: ev.PaymentIntentID, sessionID: ss.ID, createdAt: now}
+		res.Order = s.recordOrder(o, ss.Amount)
+		s.emptyCart(ss.UserID, now)
+	case checkoutsvc.EventCheckoutExpired:
+		if ss, ok := s.sessions[ev.CheckoutSessionID]; ok && ss.Status == checkoutsvc.SessionOpen {
+			ss.Status = checkoutsvc.SessionExpired
+		}
 	}
-	return true, nil
+	return res, nil
+}
+
+// recordOrder stores o unless an order for its PaymentIntent or session
+// exists already (one order per payment), and describes what it stored.
+func (s *Store) recordOrder(o *order, bound int64) *checkoutsvc.RecordedOrder {
+	for _, id := range []string{o.piID, o.sessionID} {
+		if _, exists := s.byOrder[id]; exists && id != "" {
+			return nil
+		}
+	}
+	s.orders = append(s.orders, o)
+	for _, id := range []string{o.piID, o.sessionID} {
+		if id != "" {
+			s.byOrder[id] = o
+		}
+	}
+	id := o.sessionID
+	if id == "" {
+		id = o.piID
+	}
+	return &checkoutsvc.RecordedOrder{ID: id, UserID: o.userID, Status: o.status, Amount: o.amount, Currency: o.currency, Bound: bound}
 }
 
 // rowForIntent returns the key row bound to ev.PaymentIntentID or, when none
@@ -459,51 +630,56 @@ func (s *Store) emptyCart(userID string, now time.Time) {
 	}
 }
 
-// GetOrder returns what userID may see of the order of PaymentIntent piID.
-// The status rules are those of server/postgres (see its package comment).
-func (s *Store) GetOrder(ctx context.Context, userID, piID string) (checkout.OrderStatus, bool, error) {
+// GetOrder returns what userID may see of the order with id: the recorded
+// order, or else the state of the key or session it belongs to.
+func (s *Store) GetOrder(ctx context.Context, userID, id string) (checkout.OrderStatus, bool, error) {
 	userID, err := parseUser(userID)
 	if err != nil {
 		return checkout.OrderStatus{}, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o, ok := s.orders[piID]; ok {
+	if id == "" {
+		return checkout.OrderStatus{}, false, nil
+	}
+	if o, ok := s.byOrder[id]; ok {
 		if o.userID != userID {
 			return checkout.OrderStatus{}, false, nil
 		}
-		return checkout.OrderStatus{Status: checkout.OrderPaid, Amount: o.amount, Currency: o.currency,
+		return checkout.OrderStatus{Status: o.status, Amount: o.amount, Currency: o.currency,
 			Items: append([]checkout.Line{}, o.items...)}, true, nil
 	}
-	key, ok := s.byPI[piID]
-	if !ok || piID == "" {
-		return checkout.OrderStatus{}, false, nil
+	if key, ok := s.byPI[id]; ok {
+		row := s.keys[key]
+		if row.UserID != userID {
+			return checkout.OrderStatus{}, false, nil
+		}
+		return checkout.OrderStatus{Status: checkoutsvc.OrderStatusOf(row.PIStatus), Amount: row.Amount,
+			Currency: row.Currency, Items: append([]checkout.Line{}, row.Items...)}, true, nil
 	}
-	row := s.keys[key]
-	if row.UserID != userID {
-		return checkout.OrderStatus{}, false, nil
+	if ss, ok := s.sessions[id]; ok {
+		if ss.UserID != userID {
+			return checkout.OrderStatus{}, false, nil
+		}
+		return checkout.OrderStatus{Status: checkoutsvc.SessionOrderStatusOf(ss.Status), Amount: ss.Amount,
+			Currency: ss.Currency, Items: append([]checkout.Line{}, ss.Items...)}, true, nil
 	}
-	st := checkout.OrderStatus{
-		Status:   checkoutsvc.OrderStatusOf(row.PIStatus, !row.WebhookSeenAt.IsZero()),
-		Amount:   row.Amount,
-		Currency: row.Currency,
-		Items:    append([]checkout.Line{}, row.Items...),
-	}
-	if row.PICurrency != "" {
-		st.Amount, st.Currency = row.PIAmount, row.PICurrency
-	}
-	return st, true, nil
-}
-
-// terminal reports whether a PaymentIntent status can never change again.
-func terminal(status string) bool {
-	return status == checkoutsvc.StatusSucceeded || status == checkoutsvc.StatusCanceled
+	return checkout.OrderStatus{}, false, nil
 }
 
 func copyRecord(r *checkoutsvc.KeyRecord) checkoutsvc.KeyRecord {
 	c := *r
 	c.Items = append([]checkout.Line{}, r.Items...)
+	if r.Pending != nil {
+		p := copyOrder(*r.Pending)
+		c.Pending = &p
+	}
 	return c
+}
+
+func copyOrder(o checkout.Order) checkout.Order {
+	o.Items = append([]checkout.Line{}, o.Items...)
+	return o
 }
 
 // normTime returns t in UTC truncated to microseconds, as PostgreSQL stores

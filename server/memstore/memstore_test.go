@@ -20,6 +20,6 @@ func TestCatalog(t *testing.T) {
 }
 
 func TestErrInvalidUserID(t *testing.T) {
-	_, err := memstore.New().UpsertCart(t.Context(), "42", nil, "")
+	_, err := memstore.New().UpsertCart(t.Context(), "42", nil)
 	assert.ErrorIs(t, err, memstore.ErrInvalidUserID)
 }

@@ -50,14 +50,14 @@ func newReplayFixture(b *testing.B) *replayFixture {
 	lines := []checkout.Line{{ProductID: "mug", Name: "Onecharge Mug", Quantity: 2, UnitAmount: 1200}}
 	cart := []checkout.Item{{ProductID: "mug", Quantity: 2}}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if _, err := db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Cart: cart, Now: now}, func(*checkoutsvc.KeyRecord) checkoutsvc.Decision {
+	if _, err := db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Cart: cart, Now: now}, func(checkoutsvc.Claim) checkoutsvc.Decision {
 		return checkoutsvc.Decision{Kind: checkoutsvc.DecideInsert, Record: checkoutsvc.KeyRecord{
 			Key: key, UserID: user, PaymentMethod: checkout.MethodCard, Items: lines, Amount: 2400, Currency: "usd",
-			CreateAmount: 2400, CreateCurrency: "usd"}}
+			CreateAmount: 2400, CreateCurrency: "usd", LockToken: "tok"}}
 	}); err != nil {
 		b.Fatal(err)
 	}
-	rec, err := db.RecordPaymentIntent(ctx, key, checkoutsvc.PaymentIntent{ID: "pi_bench_" + key[3:13], ClientSecret: "cs", Status: checkoutsvc.StatusRequiresPaymentMethod, Amount: 2400, Currency: "usd"}, now)
+	rec, err := db.RecordKey(ctx, key, checkoutsvc.RecordInput{Token: "tok", PI: checkoutsvc.PaymentIntent{ID: "pi_bench_" + key[3:13], ClientSecret: "cs", Status: checkoutsvc.StatusRequiresPaymentMethod, Amount: 2400, Currency: "usd"}, Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}

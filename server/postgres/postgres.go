@@ -207,7 +207,9 @@ const (
 )
 
 // inTx runs fn in a transaction, again (up to maxAttempts times in all)
-// when the transaction fails with a serialization failure or a deadlock.
+// when the transaction fails with a serialization failure, a deadlock or
+// errAliasTaken (a concurrent claim bound the alias first; run again, the
+// claim resolves to the winner's key).
 func (db *DB) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, db.pool, fn)
@@ -217,10 +219,11 @@ func (db *DB) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error 
 		var pgErr *pgconn.PgError
 		retry := errors.As(err, &pgErr) &&
 			(pgErr.Code == sqlstateSerializationFailure || pgErr.Code == sqlstateDeadlockDetected)
+		retry = retry || errors.Is(err, errAliasTaken)
 		if !retry || attempt == maxAttempts {
 			return translate(op, err)
 		}
-		db.logger.Debug("retrying transaction", "op", op, "attempt", attempt, "sqlstate", pgErr.Code)
+		db.logger.Debug("retrying transaction", "op", op, "attempt", attempt, "err", err)
 		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond
 		select {
 		case <-time.After(backoff):

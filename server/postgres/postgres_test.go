@@ -51,7 +51,7 @@ func TestOpen(t *testing.T) {
 		t.Parallel()
 		_, conn := open(t, postgres.Config{})
 		want := schemaVersion(t, conn)
-		require.Equal(t, 2, want)
+		require.Equal(t, 3, want)
 		for i := 0; i < 2; i++ {
 			db, err := postgres.Open(ctx, postgres.Config{URL: conn.Config().ConnString()})
 			require.NoError(t, err, "applying the migrations again is a no-op")
@@ -80,7 +80,7 @@ func TestOpen(t *testing.T) {
 			})
 		}
 		require.NoError(t, g.Wait())
-		assert.Equal(t, 2, schemaVersion(t, conn))
+		assert.Equal(t, 3, schemaVersion(t, conn))
 		var n int
 		require.NoError(t, conn.QueryRow(ctx, "select count(*) from products").Scan(&n))
 		assert.Equal(t, len(storetest.Catalog()), n)
@@ -113,7 +113,7 @@ func TestCartOneRowPerUser(t *testing.T) {
 		t.Parallel()
 		db, conn := open(t, postgres.Config{})
 		for i := 1; i <= 3; i++ {
-			_, err := db.UpsertCart(ctx, user, []checkout.Item{{ProductID: "mug", Quantity: i}}, "")
+			_, err := db.UpsertCart(ctx, user, []checkout.Item{{ProductID: "mug", Quantity: i}})
 			var pgErr *pgconn.PgError
 			require.False(t, errors.As(err, &pgErr) && pgErr.Code == "23505", "never a duplicate-key error")
 			require.NoError(t, err)
@@ -127,11 +127,11 @@ func TestCartOneRowPerUser(t *testing.T) {
 		for i := 0; i < 50; i++ {
 			g.Go(func() error {
 				if i%2 == 0 {
-					_, err := db.UpsertCart(ctx, user, []checkout.Item{{ProductID: "cap", Quantity: 1 + i%99}}, "")
+					_, err := db.UpsertCart(ctx, user, []checkout.Item{{ProductID: "cap", Quantity: 1 + i%99}})
 					return err
 				}
 				_, err := db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Cart: []checkout.Item{{ProductID: "mug", Quantity: 1}}, Now: time.Now()},
-					func(*checkoutsvc.KeyRecord) checkoutsvc.Decision { return checkoutsvc.Decision{} })
+					func(checkoutsvc.Claim) checkoutsvc.Decision { return checkoutsvc.Decision{} })
 				return err
 			})
 		}
@@ -141,7 +141,7 @@ func TestCartOneRowPerUser(t *testing.T) {
 	t.Run("ErrUniqueViolation", func(t *testing.T) {
 		t.Parallel()
 		db, conn := open(t, postgres.Config{})
-		_, err := db.UpsertCart(ctx, user, nil, "")
+		_, err := db.UpsertCart(ctx, user, nil)
 		require.NoError(t, err)
 		// The constraint shops rely on is there, under its name.
 		_, err = conn.Exec(ctx, `insert into carts (user_id, items) values ($1, '[]')`, user)
@@ -159,7 +159,7 @@ func TestErrors(t *testing.T) {
 	user := "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a"
 	key, err := checkout.NewKey()
 	require.NoError(t, err)
-	insert := func(*checkoutsvc.KeyRecord) checkoutsvc.Decision {
+	insert := func(checkoutsvc.Claim) checkoutsvc.Decision {
 		return checkoutsvc.Decision{Kind: checkoutsvc.DecideInsert, Record: checkoutsvc.KeyRecord{Key: key, UserID: user}}
 	}
 	in := checkoutsvc.ClaimInput{UserID: user, Now: time.Now()}
@@ -177,14 +177,14 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		_, err := db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Key: "ik_unknown", Now: time.Now()},
-			func(*checkoutsvc.KeyRecord) checkoutsvc.Decision {
+			func(checkoutsvc.Claim) checkoutsvc.Decision {
 				return checkoutsvc.Decision{Kind: checkoutsvc.DecideTouch}
 			})
 		require.Error(t, err)
 		assert.Equal(t, "postgres: claim key: idempotency key not found", err.Error())
 	})
 	t.Run("ErrInvalidUserID", func(t *testing.T) {
-		_, err := db.UpsertCart(ctx, "42", nil, "")
+		_, err := db.UpsertCart(ctx, "42", nil)
 		assert.ErrorIs(t, err, postgres.ErrInvalidUserID)
 	})
 	t.Run("ErrCanceled", func(t *testing.T) {
@@ -203,13 +203,13 @@ func TestApplyEventOneOrder(t *testing.T) {
 	key, err := checkout.NewKey()
 	require.NoError(t, err)
 	_, err = db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Cart: []checkout.Item{{ProductID: "mug", Quantity: 1}}, Now: time.Now()},
-		func(*checkoutsvc.KeyRecord) checkoutsvc.Decision {
+		func(checkoutsvc.Claim) checkoutsvc.Decision {
 			return checkoutsvc.Decision{Kind: checkoutsvc.DecideInsert, Record: checkoutsvc.KeyRecord{
-				Key: key, UserID: user, PaymentMethod: checkout.MethodCard, Amount: 1200, Currency: "usd",
+				Key: key, UserID: user, PaymentMethod: checkout.MethodCard, Amount: 1200, Currency: "usd", LockToken: "tok",
 				Items: []checkout.Line{{ProductID: "mug", Name: "Onecharge Mug", Quantity: 1, UnitAmount: 1200}}}}
 		})
 	require.NoError(t, err)
-	_, err = db.RecordPaymentIntent(ctx, key, checkoutsvc.PaymentIntent{ID: "pi_one", Status: "processing", Amount: 1200, Currency: "usd"}, time.Now())
+	_, err = db.RecordKey(ctx, key, checkoutsvc.RecordInput{Token: "tok", PI: checkoutsvc.PaymentIntent{ID: "pi_one", Status: "processing", Amount: 1200, Currency: "usd"}, Now: time.Now()})
 	require.NoError(t, err)
 
 	var g errgroup.Group
@@ -241,14 +241,14 @@ func TestRoundTrips(t *testing.T) {
 	now := time.Now()
 	claims := tracer.Count(func() {
 		_, err = db.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Cart: cart, Now: now},
-			func(*checkoutsvc.KeyRecord) checkoutsvc.Decision {
+			func(checkoutsvc.Claim) checkoutsvc.Decision {
 				return checkoutsvc.Decision{Kind: checkoutsvc.DecideInsert, Record: checkoutsvc.KeyRecord{
-					Key: key, UserID: user, PaymentMethod: checkout.MethodCard, Items: lines, Amount: 5000, Currency: "usd"}}
+					Key: key, UserID: user, PaymentMethod: checkout.MethodCard, Items: lines, Amount: 5000, Currency: "usd", LockToken: "tok"}}
 			})
 	})
 	require.NoError(t, err)
 	t.Logf("ClaimKey (insert): %d round trips: %q", claims, tracer.Queries())
-	rec, err := db.RecordPaymentIntent(ctx, key, checkoutsvc.PaymentIntent{ID: "pi_rt", ClientSecret: "s", Status: "requires_payment_method", Amount: 5000, Currency: "usd"}, now)
+	rec, err := db.RecordKey(ctx, key, checkoutsvc.RecordInput{Token: "tok", PI: checkoutsvc.PaymentIntent{ID: "pi_rt", ClientSecret: "s", Status: "requires_payment_method", Amount: 5000, Currency: "usd"}, Now: now})
 	require.NoError(t, err)
 
 	// The first run of a statement also prepares it (pgx caches prepared

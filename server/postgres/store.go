@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,7 +82,7 @@ func (db *DB) GetCart(ctx context.Context, userID string) ([]checkout.Item, time
 
 // UpsertCart stores items as the user's one cart, with the database's
 // clock as updated_at.
-func (db *DB) UpsertCart(ctx context.Context, userID string, items []checkout.Item, sessionID string) (time.Time, error) {
+func (db *DB) UpsertCart(ctx context.Context, userID string, items []checkout.Item) (time.Time, error) {
 	userID, err := parseUser(userID)
 	if err != nil {
 		return time.Time{}, err
@@ -92,20 +93,20 @@ func (db *DB) UpsertCart(ctx context.Context, userID string, items []checkout.It
 	}
 	var updatedAt time.Time
 	err = db.pool.QueryRow(ctx, `
-insert into carts (user_id, session_id, items)
-values ($1::uuid, nullif($2::text, ''), $3::jsonb)
+insert into carts (user_id, items)
+values ($1::uuid, $2::jsonb)
 on conflict (user_id) do update
    set items = excluded.items,
-       session_id = coalesce(excluded.session_id, carts.session_id),
        updated_at = now()
-returning updated_at`, userID, sessionID, itemsJSON).Scan(&updatedAt)
+returning updated_at`, userID, itemsJSON).Scan(&updatedAt)
 	if err != nil {
 		return time.Time{}, translate("upsert cart", err)
 	}
 	return updatedAt.UTC(), nil
 }
 
-// sqlUpsertCartAt is the cart upsert of ClaimKey, with the caller's clock.
+// sqlUpsertCartAt is the cart upsert of the key and checkout paths, with
+// the caller's clock.
 const sqlUpsertCartAt = `
 insert into carts (user_id, items, created_at, updated_at)
 values ($1::uuid, $2::jsonb, $3, $3)
@@ -113,24 +114,9 @@ on conflict (user_id) do update
    set items = excluded.items,
        updated_at = excluded.updated_at`
 
-// UserForCheckoutSession returns the user whose cart carries sessionID.
-func (db *DB) UserForCheckoutSession(ctx context.Context, sessionID string) (string, bool, error) {
-	if sessionID == "" {
-		return "", false, nil
-	}
-	var userID string
-	err := db.pool.QueryRow(ctx, `select user_id::text from carts where session_id = $1 limit 1`, sessionID).Scan(&userID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	} else if err != nil {
-		return "", false, translate("user for checkout session", err)
-	}
-	return userID, true, nil
-}
-
 // ReplayKey is one statement: the UPDATE of the key row matches want and
-// is not locked, and the cart upsert takes its user from that UPDATE's
-// RETURNING, so when the key does not match neither is written.
+// carries no lock token, and the cart upsert takes its user from that
+// UPDATE's RETURNING, so when the key does not match neither is written.
 func (db *DB) ReplayKey(ctx context.Context, want checkoutsvc.KeyRecord, cart []checkout.Item, now time.Time) (bool, error) {
 	userID, err := parseUser(want.UserID)
 	if err != nil {
@@ -173,7 +159,7 @@ with k as (
        and amount = $8
        and currency = $9
        and items = $10::jsonb
-       and locked_at is null
+       and lock_token is null
     returning user_id
 ), c as (
     insert into carts (user_id, items, created_at, updated_at)
@@ -189,18 +175,23 @@ const sqlKeyByID = `select ` + keyColumns + ` from idempotency_keys where key = 
 
 // keyColumns are the columns scanned by scanKey, in its order.
 const keyColumns = `key, user_id::text, payment_method, items, amount, currency,
+ pending_items, coalesce(pending_amount, 0), coalesce(pending_currency, ''),
  create_amount, create_currency, coalesce(payment_intent_id, ''), client_secret,
- pi_status, pi_amount, pi_currency, locked_at, created_at, last_used_at,
- synced_at, webhook_seen_at`
+ pi_status, pi_amount, pi_currency, coalesce(lock_token, ''), lease_until,
+ created_at, last_used_at, synced_at, webhook_seen_at`
 
 func scanKey(row pgx.Row) (checkoutsvc.KeyRecord, error) {
 	var r checkoutsvc.KeyRecord
 	var method string
-	var locked, synced, webhook pgtype.Timestamptz
+	var pendingItems []checkout.Line
+	var pendingAmount int64
+	var pendingCurrency string
+	var lease, synced, webhook pgtype.Timestamptz
 	err := row.Scan(&r.Key, &r.UserID, &method, &r.Items, &r.Amount, &r.Currency,
+		&pendingItems, &pendingAmount, &pendingCurrency,
 		&r.CreateAmount, &r.CreateCurrency, &r.PaymentIntentID, &r.ClientSecret,
-		&r.PIStatus, &r.PIAmount, &r.PICurrency, &locked, &r.CreatedAt, &r.LastUsedAt,
-		&synced, &webhook)
+		&r.PIStatus, &r.PIAmount, &r.PICurrency, &r.LockToken, &lease,
+		&r.CreatedAt, &r.LastUsedAt, &synced, &webhook)
 	if err != nil {
 		return checkoutsvc.KeyRecord{}, err
 	}
@@ -208,7 +199,10 @@ func scanKey(row pgx.Row) (checkoutsvc.KeyRecord, error) {
 	if r.Items == nil {
 		r.Items = []checkout.Line{}
 	}
-	r.LockedAt, r.SyncedAt, r.WebhookSeenAt = fromNull(locked), fromNull(synced), fromNull(webhook)
+	if pendingItems != nil {
+		r.Pending = &checkout.Order{Items: pendingItems, Amount: pendingAmount, Currency: pendingCurrency}
+	}
+	r.LeaseUntil, r.SyncedAt, r.WebhookSeenAt = fromNull(lease), fromNull(synced), fromNull(webhook)
 	r.CreatedAt, r.LastUsedAt = r.CreatedAt.UTC(), r.LastUsedAt.UTC()
 	return r, nil
 }
@@ -253,12 +247,36 @@ func (db *DB) Lookup(ctx context.Context, ids []string, key string) (map[string]
 	return products, rec, nil
 }
 
-// ClaimKey runs one short transaction: it locks the key row (SELECT ...
-// FOR UPDATE), calls decide, upserts the cart and applies the decision.
-// Rows are always locked key first, cart second (as ReplayKey and
-// ApplyEvent do), and the transaction is retried on a serialization
-// failure or deadlock, calling decide again.
-func (db *DB) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide func(cur *checkoutsvc.KeyRecord) checkoutsvc.Decision) (checkoutsvc.Decision, error) {
+// sqlResolveKey follows the user's aliases: from the key sent ($2) or,
+// without one, the key bound to the nonce alias $3 made at or after $4,
+// along rotation aliases to the newest successor.
+const sqlResolveKey = `
+with recursive chain (key, depth) as (
+    select k, 0 from (
+        select case when $2::text <> '' then $2::text
+                    else (select key from key_aliases
+                           where user_id = $1::uuid and alias = $3 and created_at >= $4)
+               end as k
+    ) start where k is not null
+  union all
+    select a.key, c.depth + 1
+      from chain c
+      join key_aliases a on a.user_id = $1::uuid and a.alias = 'r:' || c.key
+     where c.depth < 16
+)
+select coalesce((select key from chain order by depth desc limit 1), '')`
+
+// errAliasTaken: a concurrent claim bound the alias first; the claim
+// starts over and resolves to the winner's key.
+var errAliasTaken error = plainError("alias bound by a concurrent request")
+
+// ClaimKey runs one short transaction: it resolves the key through the
+// user's aliases, locks its row (SELECT ... FOR UPDATE), calls decide and
+// applies the decision. Rows are always locked key first, cart second (as
+// RecordKey and ApplyEvent do). The transaction is retried on a
+// serialization failure, a deadlock, or an alias a concurrent claim bound
+// first, calling decide again.
+func (db *DB) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide func(checkoutsvc.Claim) checkoutsvc.Decision) (checkoutsvc.Decision, error) {
 	userID, err := parseUser(in.UserID)
 	if err != nil {
 		return checkoutsvc.Decision{}, err
@@ -269,36 +287,78 @@ func (db *DB) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide fu
 	}
 	var d checkoutsvc.Decision
 	err = db.inTx(ctx, "claim key", func(tx pgx.Tx) error {
+		var key string
+		if in.Key != "" || in.Nonce != "" {
+			if err := tx.QueryRow(ctx, sqlResolveKey, userID, in.Key, checkoutsvc.AliasNonce(in.Nonce), toNull(in.NonceSince)).Scan(&key); err != nil {
+				return err
+			}
+		}
 		var cur *checkoutsvc.KeyRecord
-		if in.Key != "" {
-			r, err := scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from idempotency_keys where key = $1 for update`, in.Key))
+		if key != "" {
+			r, err := scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from idempotency_keys where key = $1 for update`, key))
 			if err == nil {
 				cur = &r
 			} else if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
 		}
-		d = decide(cur)
-		if d.Kind == checkoutsvc.DecideNone {
-			return nil // a refusal writes nothing, not even the cart
-		}
-		if _, err := tx.Exec(ctx, sqlUpsertCartAt, userID, cartJSON, in.Now); err != nil {
-			return err
-		}
+		d = decide(checkoutsvc.Claim{Key: key, Cur: cur})
 		switch d.Kind {
+		case checkoutsvc.DecideNone:
+			return nil // a refusal writes nothing
 		case checkoutsvc.DecideInsert:
-			return insertKey(ctx, tx, d.Record, userID, in.Now)
-		case checkoutsvc.DecideLock:
-			snapshot, err := jsonArray(d.Record.Items)
-			if err != nil {
+			if d.Alias != "" {
+				// A nonce alias older than the nonces honoured is bound
+				// anew; a live one, or any rotation alias, is the winner's.
+				replaceBefore := toNull(time.Time{})
+				if strings.HasPrefix(d.Alias, checkoutsvc.AliasNonce("")) {
+					replaceBefore = toNull(in.NonceSince)
+				}
+				tag, err := tx.Exec(ctx, `insert into key_aliases (user_id, alias, key, created_at) values ($1::uuid, $2, $3, $4)
+on conflict (user_id, alias) do update set key = excluded.key, created_at = excluded.created_at
+ where key_aliases.created_at < $5`, userID, d.Alias, d.Record.Key, in.Now, replaceBefore)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return errAliasTaken
+				}
+			}
+			if err := insertKey(ctx, tx, d.Record, userID, in.Now); err != nil {
 				return err
+			}
+			_, err := tx.Exec(ctx, sqlUpsertCartAt, userID, cartJSON, in.Now)
+			return err
+		case checkoutsvc.DecideLock:
+			if cur == nil {
+				return errNoKey
+			}
+			var pendingItems *string
+			var pendingAmount *int64
+			var pendingCurrency *string
+			if p := d.Record.Pending; p != nil {
+				s, err := jsonArray(p.Items)
+				if err != nil {
+					return err
+				}
+				pendingItems, pendingAmount, pendingCurrency = &s, &p.Amount, &p.Currency
 			}
 			return execOne(ctx, tx, `
 update idempotency_keys
-   set locked_at = $2, last_used_at = $2, items = $3::jsonb, amount = $4, currency = $5
- where key = $1`, in.Key, in.Now, snapshot, d.Record.Amount, d.Record.Currency)
+   set lock_token = $2, lease_until = $3,
+       pending_items = coalesce($4::jsonb, pending_items),
+       pending_amount = coalesce($5, pending_amount),
+       pending_currency = coalesce($6, pending_currency)
+ where key = $1`, key, d.Record.LockToken, toNull(d.Record.LeaseUntil), pendingItems, pendingAmount, pendingCurrency)
 		case checkoutsvc.DecideTouch:
-			return execOne(ctx, tx, `update idempotency_keys set last_used_at = $2 where key = $1`, in.Key, in.Now)
+			if cur == nil {
+				return errNoKey
+			}
+			if err := execOne(ctx, tx, `update idempotency_keys set last_used_at = $2 where key = $1`, key, in.Now); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sqlUpsertCartAt, userID, cartJSON, in.Now)
+			return err
 		}
 		return plainError(fmt.Sprintf("unknown decision %d", d.Kind))
 	})
@@ -326,12 +386,12 @@ func insertKey(ctx context.Context, tx pgx.Tx, r checkoutsvc.KeyRecord, defaultU
 	_, err = tx.Exec(ctx, `
 insert into idempotency_keys (key, user_id, payment_method, items, amount, currency,
     create_amount, create_currency, payment_intent_id, client_secret, pi_status,
-    pi_amount, pi_currency, locked_at, created_at, last_used_at, synced_at, webhook_seen_at)
+    pi_amount, pi_currency, lock_token, lease_until, created_at, last_used_at, synced_at, webhook_seen_at)
 values ($1, $2::uuid, $3, $4::jsonb, $5, $6, $7, $8, nullif($9::text, ''), $10, $11, $12, $13,
-    $14, $14, $14, $15, $16)`,
+    nullif($14::text, ''), $15, $16, $16, $17, $18)`,
 		r.Key, userID, string(r.PaymentMethod), snapshot, r.Amount, r.Currency,
 		r.CreateAmount, r.CreateCurrency, r.PaymentIntentID, r.ClientSecret, r.PIStatus,
-		r.PIAmount, r.PICurrency, now, toNull(r.SyncedAt), toNull(r.WebhookSeenAt))
+		r.PIAmount, r.PICurrency, r.LockToken, toNull(r.LeaseUntil), now, toNull(r.SyncedAt), toNull(r.WebhookSeenAt))
 	return err
 }
 
@@ -347,274 +407,456 @@ func execOne(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
 	return nil
 }
 
-// RecordPaymentIntent stores the PaymentIntent bound to key, releases the
-// lock and sets synced_at. A status that is terminal (succeeded or
-// canceled) for the same PaymentIntent is kept.
-func (db *DB) RecordPaymentIntent(ctx context.Context, key string, pi checkoutsvc.PaymentIntent, now time.Time) (checkoutsvc.KeyRecord, error) {
-	rec, err := scanKey(db.pool.QueryRow(ctx, `
-update idempotency_keys
-   set pi_status = case when payment_intent_id = $2 and pi_status in ('succeeded', 'canceled')
-                        then pi_status else $4 end,
-       payment_intent_id = nullif($2::text, ''),
-       client_secret = $3,
-       pi_amount = $5,
-       pi_currency = $6,
-       locked_at = null,
-       synced_at = $7
- where key = $1
-returning `+keyColumns,
-		key, pi.ID, pi.ClientSecret, pi.Status, pi.Amount, pi.Currency, now))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return checkoutsvc.KeyRecord{}, fmt.Errorf("postgres: record payment intent: %w", errNoKey)
-	} else if err != nil {
-		return checkoutsvc.KeyRecord{}, translate("record payment intent", err)
-	}
-	return rec, nil
-}
-
-// ReleaseKey clears locked_at if it is still lockedAt; an unknown key is
-// not an error.
-func (db *DB) ReleaseKey(ctx context.Context, key string, lockedAt time.Time) error {
-	_, err := db.pool.Exec(ctx, `update idempotency_keys set locked_at = null where key = $1 and locked_at = $2`,
-		key, lockedAt.Truncate(time.Microsecond))
-	return translate("release key", err)
-}
-
-// ApplyEvent applies ev at most once, in one transaction that starts by
-// recording ev.ID in stripe_events (ON CONFLICT DO NOTHING).
-func (db *DB) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (bool, error) {
-	var applied bool
-	err := db.inTx(ctx, "apply event", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-insert into stripe_events (id, type, received_at) values ($1, $2, coalesce($3, now()))
-on conflict (id) do nothing`, ev.ID, ev.Type, toNull(ev.Now))
-		if err != nil {
+// RecordKey locks the key row, applies checkoutsvc.ApplyRecord to it (the
+// token check included) and stores the result, with the cart when the
+// rule says so, in one transaction.
+func (db *DB) RecordKey(ctx context.Context, key string, in checkoutsvc.RecordInput) (checkoutsvc.KeyRecord, error) {
+	var out checkoutsvc.KeyRecord
+	var lost bool
+	err := db.inTx(ctx, "record key", func(tx pgx.Tx) error {
+		lost = false
+		row, err := scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from idempotency_keys where key = $1 for update`, key))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoKey
+		} else if err != nil {
 			return err
 		}
-		applied = tag.RowsAffected() == 1
-		if !applied {
+		next, storeCart, err := checkoutsvc.ApplyRecord(row, in)
+		if errors.Is(err, checkoutsvc.ErrLeaseLost) {
+			lost = true
 			return nil
+		} else if err != nil {
+			return plainError(err.Error())
 		}
-		switch ev.Type {
-		case checkoutsvc.EventPaymentSucceeded, checkoutsvc.EventPaymentFailed, checkoutsvc.EventPaymentCanceled:
-			return applyIntentEvent(ctx, tx, ev)
-		case checkoutsvc.EventCheckoutCompleted:
-			return applyCheckoutCompleted(ctx, tx, ev)
+		if err := writeKey(ctx, tx, next); err != nil {
+			return err
 		}
+		if storeCart {
+			cartJSON, err := jsonArray(in.Cart)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, sqlUpsertCartAt, next.UserID, cartJSON, in.Now); err != nil {
+				return err
+			}
+		}
+		next.SyncedAt, next.LastUsedAt = norm(next.SyncedAt), norm(next.LastUsedAt)
+		out = next
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return checkoutsvc.KeyRecord{}, err
 	}
-	return applied, nil
+	if lost {
+		return checkoutsvc.KeyRecord{}, checkoutsvc.ErrLeaseLost
+	}
+	return out, nil
+}
+
+// writeKey stores the mutable columns of r.
+func writeKey(ctx context.Context, tx pgx.Tx, r checkoutsvc.KeyRecord) error {
+	snapshot, err := jsonArray(r.Items)
+	if err != nil {
+		return err
+	}
+	var pendingItems *string
+	var pendingAmount *int64
+	var pendingCurrency *string
+	if p := r.Pending; p != nil {
+		s, err := jsonArray(p.Items)
+		if err != nil {
+			return err
+		}
+		pendingItems, pendingAmount, pendingCurrency = &s, &p.Amount, &p.Currency
+	}
+	return execOne(ctx, tx, `
+update idempotency_keys
+   set items = $2::jsonb, amount = $3, currency = $4,
+       pending_items = $5::jsonb, pending_amount = $6, pending_currency = $7,
+       payment_intent_id = nullif($8::text, ''), client_secret = $9, pi_status = $10,
+       pi_amount = $11, pi_currency = $12, lock_token = nullif($13::text, ''), lease_until = $14,
+       last_used_at = $15, synced_at = $16, webhook_seen_at = $17
+ where key = $1`,
+		r.Key, snapshot, r.Amount, r.Currency, pendingItems, pendingAmount, pendingCurrency,
+		r.PaymentIntentID, r.ClientSecret, r.PIStatus, r.PIAmount, r.PICurrency,
+		r.LockToken, toNull(r.LeaseUntil), r.LastUsedAt, toNull(r.SyncedAt), toNull(r.WebhookSeenAt))
+}
+
+// ReleaseKey clears the lease when token still holds it; with stale, the
+// next request re-reads the PaymentIntent.
+func (db *DB) ReleaseKey(ctx context.Context, key, token string, stale bool) error {
+	_, err := db.pool.Exec(ctx, `
+update idempotency_keys
+   set lock_token = null, lease_until = null,
+       synced_at = case when $3 then null else synced_at end,
+       webhook_seen_at = case when $3 then null else webhook_seen_at end
+ where key = $1 and lock_token = $2`, key, token, stale)
+	return translate("release key", err)
+}
+
+// MarkStale makes the next request re-read the key's PaymentIntent.
+func (db *DB) MarkStale(ctx context.Context, key string) error {
+	_, err := db.pool.Exec(ctx, `update idempotency_keys set synced_at = null, webhook_seen_at = null where key = $1`, key)
+	return translate("mark key stale", err)
+}
+
+// RenewLease moves a lease that still holds (token matches, not run out
+// at now) to until: one statement.
+func (db *DB) RenewLease(ctx context.Context, l checkoutsvc.Lease, now, until time.Time) error {
+	var sql string
+	id := l.ID
+	switch l.Kind {
+	case checkoutsvc.LeaseKey:
+		sql = `update idempotency_keys set lease_until = $4 where key = $1 and lock_token = $2 and lease_until > $3`
+	case checkoutsvc.LeaseCheckout:
+		var err error
+		if id, err = parseUser(id); err != nil {
+			return err
+		}
+		sql = `update carts set checkout_lease_until = $4 where user_id = $1::uuid and checkout_token = $2 and checkout_lease_until > $3`
+	default:
+		return plainError(fmt.Sprintf("renew lease: unknown kind %d", l.Kind))
+	}
+	tag, err := db.pool.Exec(ctx, sql, id, l.Token, now, until)
+	if err != nil {
+		return translate("renew lease", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return checkoutsvc.ErrLeaseLost
+	}
+	return nil
+}
+
+// ClaimCheckout takes the user's checkout lease with one conditional
+// upsert of the cart row (ON CONFLICT ... DO UPDATE ... WHERE the lease is
+// free), so two concurrent checkouts cannot both take it, then reads the
+// user's open and newest sessions.
+func (db *DB) ClaimCheckout(ctx context.Context, in checkoutsvc.CheckoutClaimInput) (checkoutsvc.CheckoutClaim, error) {
+	userID, err := parseUser(in.UserID)
+	if err != nil {
+		return checkoutsvc.CheckoutClaim{}, err
+	}
+	cartJSON, err := jsonArray(in.Cart)
+	if err != nil {
+		return checkoutsvc.CheckoutClaim{}, err
+	}
+	var out checkoutsvc.CheckoutClaim
+	err = db.inTx(ctx, "claim checkout", func(tx pgx.Tx) error {
+		out = checkoutsvc.CheckoutClaim{}
+		var taken bool
+		err := tx.QueryRow(ctx, `
+insert into carts (user_id, items, created_at, updated_at, checkout_token, checkout_lease_until)
+values ($1::uuid, $2::jsonb, $3, $3, $4, $5)
+on conflict (user_id) do update
+   set items = excluded.items, updated_at = excluded.updated_at,
+       checkout_token = excluded.checkout_token, checkout_lease_until = excluded.checkout_lease_until
+ where carts.checkout_token is null or carts.checkout_lease_until <= $3
+returning true`, userID, cartJSON, in.Now, in.Token, toNull(in.LeaseUntil)).Scan(&taken)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var lease pgtype.Timestamptz
+			if err := tx.QueryRow(ctx, `select checkout_lease_until from carts where user_id = $1::uuid`, userID).Scan(&lease); err != nil {
+				return err
+			}
+			out.InProgress, out.LeaseUntil = true, fromNull(lease)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+with newest as (select id from checkout_sessions where user_id = $1::uuid order by seq desc limit 1)
+select id, status = 'open', id = (select id from newest)
+  from checkout_sessions
+ where user_id = $1::uuid and (status = 'open' or id = (select id from newest))
+ order by id`, userID)
+		if err != nil {
+			return err
+		}
+		var id string
+		var open, last bool
+		_, err = pgx.ForEachRow(rows, []any{&id, &open, &last}, func() error {
+			if open {
+				out.Open = append(out.Open, id)
+			}
+			if last {
+				out.Last = id
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return checkoutsvc.CheckoutClaim{}, err
+	}
+	return out, nil
+}
+
+// RecordCheckout stores the closed and new sessions and then releases the
+// lease, fenced by the token: when the token no longer holds, the whole
+// transaction rolls back. Sessions are locked before the cart, as
+// ApplyEvent does.
+func (db *DB) RecordCheckout(ctx context.Context, in checkoutsvc.CheckoutRecord) error {
+	userID, err := parseUser(in.UserID)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, "record checkout", func(tx pgx.Tx) error {
+		for id, status := range in.Closed {
+			if _, err := tx.Exec(ctx, `update checkout_sessions set status = $2 where id = $1 and status = 'open'`, id, status); err != nil {
+				return err
+			}
+		}
+		if s := in.Session; s != nil {
+			items, err := jsonArray(s.Items)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `
+insert into checkout_sessions (id, user_id, url, items, amount, currency, status, created_at)
+values ($1, $2::uuid, $3, $4::jsonb, $5, $6, $7, $8)
+on conflict (id) do nothing`, s.ID, userID, s.URL, items, s.Amount, s.Currency, s.Status, in.Now); err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, `update carts set checkout_token = null, checkout_lease_until = null
+ where user_id = $1::uuid and checkout_token = $2`, userID, in.Token)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errLeaseLost
+		}
+		return nil
+	})
+}
+
+// errLeaseLost is checkoutsvc.ErrLeaseLost inside a transaction (it rolls
+// it back); translate keeps it matchable with errors.Is.
+var errLeaseLost = checkoutsvc.ErrLeaseLost
+
+// ReleaseCheckout releases the user's checkout lease when token holds it.
+func (db *DB) ReleaseCheckout(ctx context.Context, userID, token string) error {
+	userID, err := parseUser(userID)
+	if err != nil {
+		return err
+	}
+	_, err = db.pool.Exec(ctx, `update carts set checkout_token = null, checkout_lease_until = null
+ where user_id = $1::uuid and checkout_token = $2`, userID, token)
+	return translate("release checkout", err)
+}
+
+// ApplyEvent applies a Stripe event at most once: in one transaction it
+// records the event id (INSERT ... ON CONFLICT DO NOTHING; a conflict
+// means it was applied before) and then its effects.
+func (db *DB) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (checkoutsvc.EventResult, error) {
+	var res checkoutsvc.EventResult
+	err := db.inTx(ctx, "apply event", func(tx pgx.Tx) error {
+		res = checkoutsvc.EventResult{}
+		tag, err := tx.Exec(ctx, `insert into stripe_events (id, type, received_at) values ($1, $2, coalesce($3, now())) on conflict (id) do nothing`,
+			ev.ID, ev.Type, toNull(ev.Now))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		res.Applied = true
+		switch ev.Type {
+		case checkoutsvc.EventPaymentSucceeded, checkoutsvc.EventPaymentFailed, checkoutsvc.EventPaymentCanceled:
+			res.Order, err = applyIntentEvent(ctx, tx, ev)
+		case checkoutsvc.EventCheckoutCompleted:
+			res.Order, err = applyCheckoutCompleted(ctx, tx, ev)
+		case checkoutsvc.EventCheckoutExpired:
+			_, err = tx.Exec(ctx, `update checkout_sessions set status = 'expired' where id = $1 and status = 'open'`, ev.CheckoutSessionID)
+		}
+		return err
+	})
+	if err != nil {
+		return checkoutsvc.EventResult{}, err
+	}
+	return res, nil
 }
 
 // applyIntentEvent applies a payment_intent.* event to the key row bound
 // to the PaymentIntent or, when none is, to the unbound row of the
 // event's onecharge_key metadata, binding it.
-func applyIntentEvent(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) error {
+func applyIntentEvent(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) (*checkoutsvc.RecordedOrder, error) {
 	if ev.PaymentIntentID == "" {
-		return nil
+		return nil, nil
 	}
-	var key string
-	err := tx.QueryRow(ctx, `select key from idempotency_keys where payment_intent_id = $1 for update`, ev.PaymentIntentID).Scan(&key)
+	row, err := scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from idempotency_keys where payment_intent_id = $1 for update`, ev.PaymentIntentID))
 	if errors.Is(err, pgx.ErrNoRows) && ev.OnechargeKey != "" {
-		err = tx.QueryRow(ctx, `
-update idempotency_keys set payment_intent_id = $1
- where key = $2 and payment_intent_id is null
-returning key`, ev.PaymentIntentID, ev.OnechargeKey).Scan(&key)
+		row, err = scanKey(tx.QueryRow(ctx, `select `+keyColumns+` from idempotency_keys where key = $1 and payment_intent_id is null for update`, ev.OnechargeKey))
+		row.PaymentIntentID = ev.PaymentIntentID
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // unknown PaymentIntent
+		if ev.Type != checkoutsvc.EventPaymentSucceeded || ev.OnechargeKey == "" {
+			return nil, nil // not ours (a hosted checkout's, another integration's)
+		}
+		// Ours, but no key row knows it (removed, or never stored).
+		userID, perr := parseUser(ev.MetadataUserID)
+		if perr != nil {
+			return nil, nil
+		}
+		return insertOrder(ctx, tx, orderRow{piID: ev.PaymentIntentID, userID: userID, status: checkout.OrderNeedsReview,
+			amount: ev.Amount, currency: ev.Currency, items: []checkout.Line{}, at: ev.Now})
 	} else if err != nil {
-		return err
+		return nil, err
 	}
 
+	row.WebhookSeenAt, row.SyncedAt = ev.Now, ev.Now
+	var order *checkoutsvc.RecordedOrder
 	switch ev.Type {
 	case checkoutsvc.EventPaymentSucceeded:
-		_, err = tx.Exec(ctx, sqlPaymentSucceeded, key, ev.PaymentIntentID, ev.Amount, ev.Currency, toNull(ev.Now))
+		row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusSucceeded)
+		if row.PIStatus == checkoutsvc.StatusSucceeded {
+			if ev.Currency != "" {
+				row.PIAmount, row.PICurrency = ev.Amount, ev.Currency
+			}
+			status, items := checkoutsvc.PaidOrder(&row, ev.Amount, ev.Currency)
+			o := orderRow{piID: row.PaymentIntentID, userID: row.UserID, status: status, amount: ev.Amount,
+				currency: ev.Currency, items: items, at: ev.Now}
+			if order, err = insertOrder(ctx, tx, o); err != nil {
+				return nil, err
+			}
+			if order != nil {
+				order.Bound = row.Amount
+			}
+			if _, err := tx.Exec(ctx, `update carts set items = '[]', updated_at = coalesce($2, now()) where user_id = $1::uuid`,
+				row.UserID, toNull(ev.Now)); err != nil {
+				return nil, err
+			}
+		}
 	case checkoutsvc.EventPaymentFailed:
-		_, err = tx.Exec(ctx, `
-update idempotency_keys
-   set pi_status = case when pi_status in ('succeeded', 'canceled') then pi_status
-                        else 'requires_payment_method' end,
-       webhook_seen_at = coalesce($2, now()),
-       synced_at = coalesce($2, now())
- where key = $1`, key, toNull(ev.Now))
+		row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusRequiresPaymentMethod)
 	case checkoutsvc.EventPaymentCanceled:
-		_, err = tx.Exec(ctx, `
-update idempotency_keys
-   set pi_status = case when pi_status = 'succeeded' then pi_status else 'canceled' end,
-       webhook_seen_at = coalesce($2, now()),
-       synced_at = coalesce($2, now())
- where key = $1`, key, toNull(ev.Now))
+		row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusCanceled)
 	}
-	return err
+	return order, writeKey(ctx, tx, row)
 }
 
-// sqlPaymentSucceeded marks the key succeeded, records the one order of
-// the PaymentIntent from the key's order snapshot (amount and currency
-// from the event when it carries a currency) and empties the owner's cart.
-const sqlPaymentSucceeded = `
-with k as (
-    update idempotency_keys
-       set pi_status = 'succeeded',
-           pi_amount = case when $4::text <> '' then $3::bigint else pi_amount end,
-           pi_currency = case when $4::text <> '' then $4::text else pi_currency end,
-           webhook_seen_at = coalesce($5, now()),
-           synced_at = coalesce($5, now())
-     where key = $1
-    returning user_id, items, amount, currency
-), o as (
-    insert into orders (payment_intent_id, user_id, amount, currency, items, created_at)
-    select $2, user_id,
-           case when $4::text <> '' then $3::bigint else amount end,
-           case when $4::text <> '' then $4::text else currency end,
-           items, coalesce($5, now())
-      from k
-    on conflict (payment_intent_id) do nothing
-)
-update carts
-   set items = '[]', updated_at = coalesce($5, now())
- where user_id = (select user_id from k)`
+type orderRow struct {
+	piID, sessionID, userID, status, currency string
+	amount                                    int64
+	items                                     []checkout.Line
+	at                                        time.Time
+}
 
-// applyCheckoutCompleted records the order of a hosted Checkout Session
-// for the user whose cart carries the session, priced from that cart and
-// the catalog (amount and currency from the event when it carries a
-// currency), and empties the cart.
-func applyCheckoutCompleted(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) error {
+// insertOrder records o unless its PaymentIntent or session has an order
+// already (one order per payment), and describes what it stored.
+func insertOrder(ctx context.Context, tx pgx.Tx, o orderRow) (*checkoutsvc.RecordedOrder, error) {
+	items, err := jsonArray(o.items)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, `
+insert into orders (payment_intent_id, checkout_session_id, user_id, status, amount, currency, items, created_at)
+values (nullif($1::text, ''), nullif($2::text, ''), $3::uuid, $4, $5, $6, $7::jsonb, coalesce($8, now()))
+on conflict do nothing`, o.piID, o.sessionID, o.userID, o.status, o.amount, o.currency, items, toNull(o.at))
+	if err != nil || tag.RowsAffected() == 0 {
+		return nil, err
+	}
+	id := o.sessionID
+	if id == "" {
+		id = o.piID
+	}
+	return &checkoutsvc.RecordedOrder{ID: id, UserID: o.userID, Status: o.status, Amount: o.amount, Currency: o.currency}, nil
+}
+
+// applyCheckoutCompleted records the order of a stored Checkout Session
+// from its own lines (needs_review when Stripe's total differs), marks it
+// complete and empties the owner's cart. A session the server never stored
+// is recorded needs_review for its client_reference_id.
+func applyCheckoutCompleted(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) (*checkoutsvc.RecordedOrder, error) {
 	if ev.CheckoutSessionID == "" {
-		return nil
+		return nil, nil
 	}
-	var userID string
-	var items []checkout.Item
-	err := tx.QueryRow(ctx, `select user_id::text, items from carts where session_id = $1 limit 1 for update`,
-		ev.CheckoutSessionID).Scan(&userID, &items)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // unknown session
-	} else if err != nil {
-		return err
-	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.ProductID
-	}
-	rows, err := tx.Query(ctx, sqlProductsByID, ids)
-	if err != nil {
-		return err
-	}
-	products, err := collectProducts(rows)
-	if err != nil {
-		return err
-	}
-	lines := []checkout.Line{}
-	var amount int64
-	var currency string
-	for _, it := range items {
-		p, ok := products[it.ProductID]
-		if !ok {
-			continue
+	var s checkoutsvc.CheckoutSession
+	err := tx.QueryRow(ctx, `select id, user_id::text, items, amount, currency, status from checkout_sessions where id = $1 for update`,
+		ev.CheckoutSessionID).Scan(&s.ID, &s.UserID, &s.Items, &s.Amount, &s.Currency, &s.Status)
+	o := orderRow{piID: ev.PaymentIntentID, sessionID: ev.CheckoutSessionID, amount: ev.Amount, currency: ev.Currency, at: ev.Now}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		userID, perr := parseUser(ev.ClientReferenceID)
+		if perr != nil {
+			return nil, nil
 		}
-		lines = append(lines, checkout.Line{ProductID: p.ID, Name: p.Name, Quantity: it.Quantity, UnitAmount: p.UnitAmount})
-		amount += p.UnitAmount * int64(it.Quantity)
-		if currency == "" {
-			currency = p.Currency
+		o.userID, o.status, o.items = userID, checkout.OrderNeedsReview, []checkout.Line{}
+	case err != nil:
+		return nil, err
+	default:
+		o.userID, o.status, o.items = s.UserID, checkoutsvc.SessionOrder(&s, ev.Amount, ev.Currency), s.Items
+		if _, err := tx.Exec(ctx, `update checkout_sessions set status = 'complete' where id = $1`, s.ID); err != nil {
+			return nil, err
 		}
 	}
-	if ev.Currency != "" {
-		amount, currency = ev.Amount, ev.Currency
-	}
-	linesJSON, err := jsonArray(lines)
+	order, err := insertOrder(ctx, tx, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	orderID := ev.PaymentIntentID
-	if orderID == "" {
-		orderID = ev.CheckoutSessionID
+	if order != nil {
+		order.Bound = s.Amount
 	}
-	if _, err := tx.Exec(ctx, `
-insert into orders (payment_intent_id, user_id, amount, currency, items, checkout_session_id, created_at)
-values ($1, $2::uuid, $3, $4, $5::jsonb, $6, coalesce($7, now()))
-on conflict (payment_intent_id) do nothing`,
-		orderID, userID, amount, currency, linesJSON, ev.CheckoutSessionID, toNull(ev.Now)); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `update carts set items = '[]', updated_at = coalesce($2, now()) where user_id = $1::uuid`,
-		userID, toNull(ev.Now))
-	return err
+	_, err = tx.Exec(ctx, `update carts set items = '[]', updated_at = coalesce($2, now()) where user_id = $1::uuid`, o.userID, toNull(ev.Now))
+	return order, err
 }
 
-// GetOrder returns what userID may see of the order of PaymentIntent piID
-// (see the package comment for the status rules). It reads the orders row
-// and the key row in one pipelined batch.
-func (db *DB) GetOrder(ctx context.Context, userID, piID string) (checkout.OrderStatus, bool, error) {
+// GetOrder returns what userID may see of the order with id. It reads the
+// orders row, the key row and the session row of id in one pipelined
+// batch (see the package comment for the status rules).
+func (db *DB) GetOrder(ctx context.Context, userID, id string) (checkout.OrderStatus, bool, error) {
 	userID, err := parseUser(userID)
 	if err != nil {
 		return checkout.OrderStatus{}, false, err
 	}
-	if piID == "" {
+	if id == "" {
 		return checkout.OrderStatus{}, false, nil
 	}
-	type row struct {
-		found       bool
-		owner       string
-		status      string
-		webhookSeen bool
-		st          checkout.OrderStatus
-		piAmount    int64
-		piCurrency  string
+	type found struct {
+		ok     bool
+		owner  string
+		status string
+		st     checkout.OrderStatus
 	}
-	var order, key row
+	var order, key, sess found
+	scan := func(f *found) func(pgx.Row) error {
+		return func(r pgx.Row) error {
+			err := r.Scan(&f.owner, &f.status, &f.st.Amount, &f.st.Currency, &f.st.Items)
+			f.ok = err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
+	}
 	b := &pgx.Batch{}
-	b.Queue(`select user_id::text, amount, currency, items from orders where payment_intent_id = $1`, piID).
-		QueryRow(func(r pgx.Row) error {
-			err := r.Scan(&order.owner, &order.st.Amount, &order.st.Currency, &order.st.Items)
-			order.found = err == nil
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			return err
-		})
-	b.Queue(`
-select user_id::text, pi_status, webhook_seen_at is not null, amount, currency, items, pi_amount, pi_currency
-  from idempotency_keys where payment_intent_id = $1`, piID).
-		QueryRow(func(r pgx.Row) error {
-			err := r.Scan(&key.owner, &key.status, &key.webhookSeen, &key.st.Amount, &key.st.Currency,
-				&key.st.Items, &key.piAmount, &key.piCurrency)
-			key.found = err == nil
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			return err
-		})
+	b.Queue(`select user_id::text, status, amount, currency, items from orders
+ where payment_intent_id = $1 or checkout_session_id = $1 order by id limit 1`, id).QueryRow(scan(&order))
+	b.Queue(`select user_id::text, pi_status, amount, currency, items from idempotency_keys where payment_intent_id = $1`, id).QueryRow(scan(&key))
+	b.Queue(`select user_id::text, status, amount, currency, items from checkout_sessions where id = $1`, id).QueryRow(scan(&sess))
 	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
 		return checkout.OrderStatus{}, false, translate("get order", err)
 	}
-
-	var st checkout.OrderStatus
+	var f found
 	switch {
-	case order.found:
-		if order.owner != userID {
-			return checkout.OrderStatus{}, false, nil
-		}
-		st = order.st
-		st.Status = checkout.OrderPaid
-	case key.found:
-		if key.owner != userID {
-			return checkout.OrderStatus{}, false, nil
-		}
-		st = key.st
-		st.Status = checkoutsvc.OrderStatusOf(key.status, key.webhookSeen)
-		if key.piCurrency != "" {
-			st.Amount, st.Currency = key.piAmount, key.piCurrency
-		}
+	case order.ok:
+		f = order
+		f.st.Status = order.status
+	case key.ok:
+		f = key
+		f.st.Status = checkoutsvc.OrderStatusOf(key.status)
+	case sess.ok:
+		f = sess
+		f.st.Status = checkoutsvc.SessionOrderStatusOf(sess.status)
 	default:
 		return checkout.OrderStatus{}, false, nil
 	}
-	if st.Items == nil {
-		st.Items = []checkout.Line{}
+	if f.owner != userID {
+		return checkout.OrderStatus{}, false, nil
 	}
-	return st, true, nil
+	if f.st.Items == nil {
+		f.st.Items = []checkout.Line{}
+	}
+	return f.st, true, nil
 }
 
 // jsonArray encodes a slice as a JSON array; nil becomes [].
@@ -639,6 +881,14 @@ func nonNil(ids []string) []string {
 // toNull maps the zero time to NULL.
 func toNull(t time.Time) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// norm returns t as PostgreSQL gives it back: UTC, microseconds.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
 }
 
 // fromNull maps NULL to the zero time and anything else to UTC.

@@ -38,21 +38,27 @@ func TestParseEvent(t *testing.T) {
 			want    checkoutsvc.Event
 		}{
 			{"PaymentSucceeded", eventJSON("evt_1", "payment_intent.succeeded", stripe.APIVersion, piObject),
-				checkoutsvc.Event{ID: "evt_1", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", Amount: 5000, Currency: "usd"}},
+				checkoutsvc.Event{ID: "evt_1", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", MetadataUserID: "u1", Amount: 5000, Currency: "usd"}},
 			{"PaymentFailed", eventJSON("evt_2", "payment_intent.payment_failed", stripe.APIVersion, piObject),
-				checkoutsvc.Event{ID: "evt_2", Type: checkoutsvc.EventPaymentFailed, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", Amount: 5000, Currency: "usd"}},
+				checkoutsvc.Event{ID: "evt_2", Type: checkoutsvc.EventPaymentFailed, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", MetadataUserID: "u1", Amount: 5000, Currency: "usd"}},
 			{"PaymentCanceled", eventJSON("evt_3", "payment_intent.canceled", stripe.APIVersion, piObject),
-				checkoutsvc.Event{ID: "evt_3", Type: checkoutsvc.EventPaymentCanceled, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", Amount: 5000, Currency: "usd"}},
+				checkoutsvc.Event{ID: "evt_3", Type: checkoutsvc.EventPaymentCanceled, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", MetadataUserID: "u1", Amount: 5000, Currency: "usd"}},
 			{"CheckoutCompleted", eventJSON("evt_4", "checkout.session.completed", stripe.APIVersion,
-				`{"id":"cs_test_1","object":"checkout.session","amount_total":3999,"currency":"eur","payment_intent":"pi_9","metadata":{}}`),
-				checkoutsvc.Event{ID: "evt_4", Type: checkoutsvc.EventCheckoutCompleted, PaymentIntentID: "pi_9", CheckoutSessionID: "cs_test_1", Amount: 3999, Currency: "eur"}},
+				`{"id":"cs_test_1","object":"checkout.session","amount_total":3999,"currency":"eur","payment_intent":"pi_9","client_reference_id":"u2","metadata":{}}`),
+				checkoutsvc.Event{ID: "evt_4", Type: checkoutsvc.EventCheckoutCompleted, PaymentIntentID: "pi_9", CheckoutSessionID: "cs_test_1", ClientReferenceID: "u2", Amount: 3999, Currency: "eur"}},
+			{"CheckoutExpired", eventJSON("evt_8", "checkout.session.expired", stripe.APIVersion,
+				`{"id":"cs_test_3","object":"checkout.session","amount_total":100,"currency":"usd","status":"expired"}`),
+				checkoutsvc.Event{ID: "evt_8", Type: checkoutsvc.EventCheckoutExpired, CheckoutSessionID: "cs_test_3", Amount: 100, Currency: "usd"}},
+			{"SucceededAmountReceived", eventJSON("evt_9", "payment_intent.succeeded", stripe.APIVersion,
+				`{"id":"pi_r","object":"payment_intent","amount":5000,"amount_received":4000,"currency":"usd","status":"succeeded","metadata":{}}`),
+				checkoutsvc.Event{ID: "evt_9", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_r", Amount: 4000, Currency: "usd"}},
 			{"CheckoutCompletedNoIntent", eventJSON("evt_5", "checkout.session.completed", stripe.APIVersion,
 				`{"id":"cs_test_2","object":"checkout.session","amount_total":0,"currency":"usd","payment_intent":null}`),
 				checkoutsvc.Event{ID: "evt_5", Type: checkoutsvc.EventCheckoutCompleted, CheckoutSessionID: "cs_test_2", Currency: "usd"}},
 			{"OtherType", eventJSON("evt_6", "customer.created", stripe.APIVersion, `{"id":"cus_1","object":"customer"}`),
 				checkoutsvc.Event{ID: "evt_6", Type: "customer.created"}},
 			{"OtherAPIVersion", eventJSON("evt_7", "payment_intent.succeeded", "2020-08-27", piObject),
-				checkoutsvc.Event{ID: "evt_7", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", Amount: 5000, Currency: "usd"}},
+				checkoutsvc.Event{ID: "evt_7", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_123", OnechargeKey: "ik_abc", MetadataUserID: "u1", Amount: 5000, Currency: "usd"}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -85,7 +85,7 @@ func TestGateway(t *testing.T) {
 	t.Run("Cancel", func(t *testing.T) {
 		other, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 100, Currency: "usd"})
 		require.NoError(t, err)
-		got, err := gw.CancelPaymentIntent(ctx, other.ID, "abandoned", "cancel-1")
+		got, err := gw.CancelPaymentIntent(ctx, other.ID, "cancel-1")
 		require.NoError(t, err)
 		assert.Equal(t, checkoutsvc.StatusCanceled, got.Status)
 	})
@@ -125,6 +125,28 @@ func TestGateway(t *testing.T) {
 		assert.Equal(t, stripepay.CheckoutSessionStatus{ID: cs.ID, Status: "complete", PaymentStatus: "paid",
 			PaymentIntentID: st.PaymentIntentID, AmountTotal: 3999, Currency: "usd"}, st)
 		assert.Regexp(t, `^pi_`, st.PaymentIntentID)
+
+		// A paid session cannot be expired: Stripe's refusal carries no
+		// code, so the adapter re-reads and reports the status.
+		status, err := gw.ExpireCheckoutSession(ctx, cs.ID)
+		assert.ErrorIs(t, err, checkoutsvc.ErrUnexpectedState)
+		assert.Equal(t, "complete", status)
+	})
+
+	t.Run("ExpireCheckoutSession", func(t *testing.T) {
+		cs, err := gw.CreateCheckoutSession(ctx, checkoutsvc.CheckoutSessionParams{
+			Lines: []checkout.Line{{ProductID: "p1", Name: "Mug", Quantity: 1, UnitAmount: 1500}}, Currency: "usd",
+			SuccessURL: "https://shop.example/", ClientRefID: "u1",
+		})
+		require.NoError(t, err)
+		status, err := gw.ExpireCheckoutSession(ctx, cs.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "expired", status)
+		status, err = gw.ExpireCheckoutSession(ctx, cs.ID)
+		assert.ErrorIs(t, err, checkoutsvc.ErrUnexpectedState, "expiring twice")
+		assert.Equal(t, "expired", status)
+		_, err = gw.ExpireCheckoutSession(ctx, "cs_test_missing")
+		assert.ErrorIs(t, err, checkoutsvc.ErrNotFound)
 	})
 
 	t.Run("NoGlobalState", func(t *testing.T) {
@@ -177,7 +199,7 @@ func TestErrorTranslation(t *testing.T) {
 			assert.ErrorAs(t, err, &ce)
 			return err
 		}},
-		{name: "NotFound", want: checkoutsvc.ErrIntentFailed, run: func(t *testing.T) error {
+		{name: "NotFound", want: checkoutsvc.ErrNotFound, run: func(t *testing.T) error {
 			e := mustSim(t, stripesim.Config{})
 			_, err := e.gateway(t, nil).GetPaymentIntent(ctx, "pi_missing")
 			return err
@@ -271,7 +293,7 @@ func TestErrorTranslation(t *testing.T) {
 			err := tt.run(t)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.want)
-			for _, other := range []error{checkoutsvc.ErrPaymentUnavailable, checkoutsvc.ErrIntentFailed, checkoutsvc.ErrUnexpectedState} {
+			for _, other := range []error{checkoutsvc.ErrPaymentUnavailable, checkoutsvc.ErrIntentFailed, checkoutsvc.ErrUnexpectedState, checkoutsvc.ErrNotFound} {
 				if other != tt.want {
 					assert.False(t, errors.Is(err, other), "also %v: %v", other, err)
 				}

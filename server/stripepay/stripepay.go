@@ -188,15 +188,12 @@ func (c *Client) ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, re
 	return fromStripe(pi), nil
 }
 
-// CancelPaymentIntent cancels intent id (reason "" or one of Stripe's
-// cancellation reasons, e.g. "abandoned").
-func (c *Client) CancelPaymentIntent(ctx context.Context, id, reason, idempotencyKey string) (checkoutsvc.PaymentIntent, error) {
+// CancelPaymentIntent cancels intent id with cancellation reason
+// "abandoned" (the checkout moved to another key).
+func (c *Client) CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (checkoutsvc.PaymentIntent, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	params := &stripe.PaymentIntentCancelParams{}
-	if reason != "" {
-		params.CancellationReason = stripe.String(reason)
-	}
+	params := &stripe.PaymentIntentCancelParams{CancellationReason: stripe.String(string(stripe.PaymentIntentCancellationReasonAbandoned))}
 	setCommon(&params.Params, ctx, idempotencyKey)
 	pi, err := c.api.PaymentIntents.Cancel(id, params)
 	if err != nil {
@@ -241,6 +238,34 @@ func (c *Client) CreateCheckoutSession(ctx context.Context, p checkoutsvc.Checko
 		return checkoutsvc.CheckoutSession{}, translate("create checkout session", err)
 	}
 	return checkoutsvc.CheckoutSession{ID: s.ID, URL: s.URL}, nil
+}
+
+// ExpireCheckoutSession expires the open Checkout Session id and returns
+// its new status. Stripe refuses a session that is not open with a 400
+// that carries no code; the session is then retrieved, and its status
+// returned with ErrUnexpectedState (complete: it was paid; expired: it
+// was expired already).
+func (c *Client) ExpireCheckoutSession(ctx context.Context, id string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	params := &stripe.CheckoutSessionExpireParams{}
+	setCommon(&params.Params, ctx, "")
+	s, err := c.api.CheckoutSessions.Expire(id, params)
+	if err == nil {
+		return string(s.Status), nil
+	}
+	err = translate("expire checkout session", err)
+	if !errors.Is(err, checkoutsvc.ErrIntentFailed) {
+		return "", err
+	}
+	st, gerr := c.GetCheckoutSession(ctx, id)
+	if gerr != nil {
+		return "", gerr
+	}
+	if st.Status == string(stripe.CheckoutSessionStatusOpen) {
+		return st.Status, err // refused for another reason
+	}
+	return st.Status, fmt.Errorf("stripepay: expire checkout session: %w: session is %s", checkoutsvc.ErrUnexpectedState, st.Status)
 }
 
 // CheckoutSessionStatus is what GetCheckoutSession reports.
@@ -299,9 +324,13 @@ func (c *Client) ParseEvent(payload []byte, signature string) (checkoutsvc.Event
 		}
 		out.PaymentIntentID = pi.ID
 		out.OnechargeKey = pi.Metadata[MetadataKey]
+		out.MetadataUserID = pi.Metadata["user_id"]
 		out.Amount = pi.Amount
+		if out.Type == checkoutsvc.EventPaymentSucceeded && pi.AmountReceived > 0 {
+			out.Amount = pi.AmountReceived // what was paid, the figure I1 holds orders to
+		}
 		out.Currency = string(pi.Currency)
-	case checkoutsvc.EventCheckoutCompleted:
+	case checkoutsvc.EventCheckoutCompleted, checkoutsvc.EventCheckoutExpired:
 		var s stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &s); err != nil {
 			return checkoutsvc.Event{}, fmt.Errorf("stripepay: parse event %s: %w: checkout session: %w", ev.ID, checkoutsvc.ErrBadSignature, err)
@@ -311,6 +340,7 @@ func (c *Client) ParseEvent(payload []byte, signature string) (checkoutsvc.Event
 			out.PaymentIntentID = s.PaymentIntent.ID
 		}
 		out.OnechargeKey = s.Metadata[MetadataKey]
+		out.ClientReferenceID = s.ClientReferenceID
 		out.Amount = s.AmountTotal
 		out.Currency = string(s.Currency)
 	}
@@ -341,8 +371,9 @@ func fromStripe(pi *stripe.PaymentIntent) checkoutsvc.PaymentIntent {
 //     permission), 429 (rate limit), 409 (idempotency key in use) and
 //     answers that are not Stripe errors: ErrPaymentUnavailable;
 //   - payment_intent_unexpected_state: ErrUnexpectedState;
-//   - any other 4xx (invalid request, card error, idempotency mismatch,
-//     unknown object): ErrIntentFailed.
+//   - 404 resource_missing (the object is not there): ErrNotFound;
+//   - any other 4xx (invalid request, card error, idempotency mismatch):
+//     ErrIntentFailed.
 func translate(op string, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
@@ -354,6 +385,8 @@ func translate(op string, err error) error {
 		return fmt.Errorf("stripepay: %s: %w: %w", op, checkoutsvc.ErrPaymentUnavailable, err)
 	case se.Code == stripe.ErrorCodePaymentIntentUnexpectedState:
 		return fmt.Errorf("stripepay: %s: %w: %w", op, checkoutsvc.ErrUnexpectedState, err)
+	case st == http.StatusNotFound && se.Code == stripe.ErrorCodeResourceMissing:
+		return fmt.Errorf("stripepay: %s: %w: %w", op, checkoutsvc.ErrNotFound, err)
 	default:
 		return fmt.Errorf("stripepay: %s: %w: %w", op, checkoutsvc.ErrIntentFailed, err)
 	}

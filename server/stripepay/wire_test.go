@@ -68,7 +68,7 @@ var wireCalls = []struct {
 		// A fresh intent: the confirmed one can no longer be canceled.
 		fresh, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 300, Currency: "usd"})
 		require.NoError(t, err)
-		pi, err := gw.CancelPaymentIntent(ctx, fresh.ID, "abandoned", "")
+		pi, err := gw.CancelPaymentIntent(ctx, fresh.ID, "")
 		require.NoError(t, err)
 		assert.NotEmpty(t, pi.ID)
 		if stateful {

@@ -69,7 +69,7 @@ func TestWebhookSignatures(t *testing.T) {
 
 	canceled, err := gw.CreatePaymentIntent(ctx, checkoutsvc.CreateIntentParams{Amount: 3000, Currency: "usd", Metadata: map[string]string{"onecharge_key": "ik_canceled"}})
 	require.NoError(t, err)
-	_, err = gw.CancelPaymentIntent(ctx, canceled.ID, "", "k-cancel")
+	_, err = gw.CancelPaymentIntent(ctx, canceled.ID, "k-cancel")
 	require.NoError(t, err)
 
 	cs, err := e.sk().CheckoutSessions.New(&stripe.CheckoutSessionParams{
