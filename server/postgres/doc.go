@@ -9,10 +9,19 @@
 //     server/memstore builds in).
 //   - carts: one row per user, constraint carts_user_id_unique; every
 //     write is INSERT ... ON CONFLICT (user_id) DO UPDATE, so no number of
-//     concurrent writes can fail with a duplicate key.
-//   - idempotency_keys: one row per key, with the order snapshot, the
-//     PaymentIntent (payment_intent_id unique) and locked_at.
-//   - orders: one per PaymentIntent (or Checkout Session without one).
+//     concurrent writes can fail with a duplicate key. It also carries the
+//     user's hosted-checkout lease (checkout_token, checkout_lease_until).
+//   - idempotency_keys: one row per key: the bound order (what Stripe
+//     holds) and the pending one (an update that may have reached Stripe),
+//     the PaymentIntent (payment_intent_id unique) and the lease of the
+//     request holding the key (lock_token, lease_until).
+//   - key_aliases: per user, a first-call nonce ("n:" + nonce) or a rotated
+//     key ("r:" + key) bound to a key; primary key (user_id, alias), so a
+//     concurrent second binding loses.
+//   - checkout_sessions: each hosted Checkout Session with its own priced
+//     lines, total and status; seq orders a user's sessions.
+//   - orders: one per PaymentIntent and one per Checkout Session (both
+//     unique), status paid or needs_review.
 //   - stripe_events: the ids of the events applied.
 //
 // # Round trips and transactions
@@ -20,32 +29,39 @@
 // Lookup is one pipelined batch and ReplayKey one statement: one round trip
 // each. ReplayKey's cart upsert reads its user from the RETURNING of the
 // key's conditional UPDATE, so a key that no longer matches writes nothing.
-// ClaimKey is one short transaction (SELECT ... FOR UPDATE, decide, cart
-// upsert, insert or update) and ApplyEvent one transaction starting with
-// INSERT INTO stripe_events ... ON CONFLICT DO NOTHING; both are retried on
-// serialization failures and deadlocks. Every transaction locks a key row
-// before a cart row, so they cannot deadlock one another.
+// ClaimKey is one short transaction: resolve the key through the aliases
+// (one recursive query), SELECT ... FOR UPDATE, decide, then the writes.
+// RecordKey locks the row, checks the lease token and writes; RenewLease,
+// ReleaseKey and MarkStale are one statement each. ClaimCheckout takes the
+// checkout lease with one conditional upsert of the cart row. ApplyEvent is
+// one transaction starting with INSERT INTO stripe_events ... ON CONFLICT DO
+// NOTHING. Transactions are retried on serialization failures, deadlocks,
+// and (ClaimKey) an alias a concurrent claim bound first. Key rows are
+// locked before cart rows, sessions before carts, so transactions do not
+// deadlock one another.
+//
+// The rules that decide what a record or a payment writes are the pure
+// functions of checkoutsvc (ApplyRecord, PaidOrder, SessionOrder), shared
+// with server/memstore.
 //
 // # Matching in ReplayKey
 //
-// The key row matches want when it is not locked and its user, payment
+// The key row matches want when no lock token is on it (not even one whose
+// lease ran out: what its holder did is unknown) and its user, payment
 // method, PaymentIntent id, PaymentIntent status, amount and currency, and
-// its order snapshot (items, amount, currency) all equal want's. A want
+// its bound order (items, amount, currency) all equal want's. A want
 // without a PaymentIntent id never matches.
 //
 // # GetOrder
 //
 // For the owner (anyone else gets ok == false):
-//   - an orders row exists for the id (a payment_intent.succeeded or
-//     checkout.session.completed webhook recorded it): "paid", with the
-//     order's amount, currency and items;
-//   - otherwise the key row bound to the PaymentIntent decides:
-//     status succeeded → "paid" (Stripe said so before the webhook came);
-//     canceled → "failed"; requires_payment_method after a webhook was seen
-//     (a payment_intent.payment_failed left it there) → "failed";
-//     anything else → "pending". Amount and currency are the
-//     PaymentIntent's (the snapshot's before one is recorded), items the
-//     key's order snapshot.
+//   - an orders row exists for the id (a PaymentIntent or Checkout Session
+//     id): its status (paid or needs_review), amount, currency and items;
+//   - otherwise the key row bound to the PaymentIntent: "failed" when it
+//     was canceled, else "pending" (after a declined attempt too: it can
+//     still be paid), with the bound order;
+//   - otherwise the stored Checkout Session: "failed" when expired, else
+//     "pending", with its lines.
 //
 // # Errors
 //
@@ -55,7 +71,8 @@
 //
 // # Time
 //
-// UpsertCart stamps updated_at with the database's clock (now()); ClaimKey,
-// ReplayKey and ApplyEvent use the time they are passed, like every key
-// column. Times are returned in UTC; PostgreSQL keeps microseconds.
+// UpsertCart stamps updated_at with the database's clock (now()); the
+// other methods use the times they are passed, like every key column, so
+// the leases follow the service's clock. Times are returned in UTC;
+// PostgreSQL keeps microseconds.
 package postgres
