@@ -13,11 +13,13 @@ build: server wasm
 server:
 	$(GO) build -trimpath -o bin/onecharge ./server/cmd/onecharge
 
-# The browser bundle: Go compiled to WebAssembly plus the toolchain's loader.
+# The browser bundle: Go compiled to WebAssembly plus the toolchain's loader,
+# and the .br/.gz siblings the server sends by Accept-Encoding.
 wasm:
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o web/onecharge.wasm ./wasm
 	cp "$(GOROOT_WASM)/wasm_exec.js" web/wasm_exec.js
 	@scripts/wasm-size.sh web/onecharge.wasm
+	$(GO) run ./tools/precompress web
 
 run: build
 	PORT=$(PORT) ./bin/onecharge -web web
@@ -34,4 +36,4 @@ bench:
 	scripts/bench.sh
 
 clean:
-	rm -rf bin web/onecharge.wasm web/wasm_exec.js
+	rm -rf bin web/onecharge.wasm web/wasm_exec.js web/*.br web/*.gz
