@@ -18,6 +18,7 @@
 //
 //	go run ./tools/pagebench [-web web] [-n 9] [-trace trace.json] [-trace-floor floor.json] [-v]
 //	go run ./tools/pagebench -summarize trace.json
+//	go run ./tools/pagebench -web variantA -against variantB   (A/B: PageReady / its "floor" B)
 //
 // -trace records a Chromium performance trace of one more cold load of the
 // figure and prints where its time to ready went (tools/pagebench/trace.go).
@@ -88,6 +89,7 @@ var (
 	chromium  = flag.String("chromium", "chromium", "the Chromium binary")
 	serverBin = flag.String("server", "", "the server binary (default: built from ./server/cmd/onecharge)")
 	summary   = flag.String("summarize", "", "only summarize this trace file (of -trace) and exit")
+	against   = flag.String("against", "", "an A/B comparison: serve this built storefront as the floor instead of the empty program")
 )
 
 func main() {
@@ -119,9 +121,11 @@ func run() error {
 			return err
 		}
 	}
-	floorDir, err := floorSite(tmp)
-	if err != nil {
-		return err
+	floorDir := *against
+	if floorDir == "" {
+		if floorDir, err = floorSite(tmp); err != nil {
+			return err
+		}
 	}
 	bundleBrotli, err := brotliSize(filepath.Join(*webDir, "onecharge.wasm"))
 	if err != nil {
