@@ -20,7 +20,8 @@ import (
 // resource is what Chromium reported of one request of a page load.
 type resource struct {
 	URL             string
-	Status          int64
+	Status          int64             // as the Network domain reports it
+	WireStatus      int64             // the status on the wire (ExtraInfo): 304 for a revalidation
 	Headers         map[string]string // response headers, lower-case names
 	RequestHeaders  map[string]string // as sent, lower-case names
 	FromCache       bool              // answered by the memory or disk cache, no request sent
@@ -69,8 +70,7 @@ func watchNetwork(tb *tab) *netLog {
 				r.Headers[strings.ToLower(k)] = toString(v)
 			}
 		case *network.EventResponseReceivedExtraInfo:
-			r := get(ev.RequestID)
-			r.Status = ev.StatusCode // the status on the wire (304 for a revalidation)
+			get(ev.RequestID).WireStatus = ev.StatusCode
 		case *network.EventLoadingFinished:
 			r := get(ev.RequestID)
 			r.Finished, r.EncodedLength = true, ev.EncodedDataLength
@@ -153,7 +153,7 @@ func TestPageLoadCompressedAndCached(t *testing.T) {
 	page := byPath(again, "/")
 	require.Len(t, page, 1)
 	assert.NotEmpty(t, page[0].RevalidatedWith, "the page is revalidated with its ETag")
-	assert.EqualValues(t, 304, page[0].Status, "and is not sent again")
+	assert.EqualValues(t, 304, page[0].WireStatus, "and is not sent again: %+v", page[0])
 	for _, name := range []string{"/onecharge.wasm", "/onecharge.js", "/wasm_exec.js", "/app.js", "/style.css"} {
 		for _, r := range byPath(again, name) {
 			assert.True(t, r.FromCache, "%s comes from the cache: %+v", name, r)
