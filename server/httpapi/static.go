@@ -49,8 +49,9 @@ import (
 // no-cache: browsers and CDNs may store them but revalidate each use with
 // If-None-Match, which costs a 304 and no body when nothing changed. HTML
 // pages are rewritten as they are served so that their references to the
-// site's own files (src, href, data-wasm, data-wasm-exec attributes with a
-// relative or same-origin path) carry ?v=<content hash>, and a URL whose v
+// site's own files (double-quoted src, href, data-wasm and data-wasm-exec
+// attributes with a relative or same-origin path, no query; not other
+// pages) carry ?v=<content hash>, and a URL whose v
 // is the current hash of its file is cached for a year, immutable: a new
 // build changes the hash, so the page names a new URL, and a CDN or browser
 // never needs to revalidate a versioned file. A v that is not the current
