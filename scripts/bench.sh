@@ -4,6 +4,11 @@
 #   ReplayPath       / pgbench running the same SQL, same concurrency, same PostgreSQL
 #   ValidateReplay   / a minimal net/http JSON handler on this machine
 #   Bundle           / an empty Go syscall/js program (brotli -q 11 bytes)
+#   PageReady        / the same page, loader and server running an empty Go
+#                      program: time to onecharge.ready, cold loads in headless
+#                      Chromium (tools/pagebench; PAGE_LOADS of each, default 9)
+#   PageWire         / the bundle's brotli size: bytes on the wire of a first
+#                      load, every resource, as Chromium reports them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -13,5 +18,8 @@ trap 'rm -f "$out"' EXIT
 echo "running benchmarks ($COUNT runs each; raw output in the log below)" >&2
 scripts/with-postgres.sh $GO test -run '^$' -bench . -benchtime 2000x -count "$COUNT" \
 	./server/postgres/ ./server/httpapi/ ./wasm/ | tee "$out" >&2
+command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium (make test installs it)" >&2; exit 1; }
+make --no-print-directory build >&2
+$GO run ./tools/pagebench -web web -server bin/onecharge -n "${PAGE_LOADS:-9}" | tee -a "$out" >&2
 echo
 $GO run ./tools/benchreport < "$out"

@@ -2,8 +2,8 @@
 # wasm-size.sh WASMFILE: prints the raw, gzip -9 and brotli -q 11 sizes of
 # a file, one line each, in bytes and KB (1 KB = 1024 bytes).
 #
-# The bundle is built with
-#   GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/onecharge.wasm ./wasm
+# The bundle is built with (see the Makefile)
+#   GOOS=js GOARCH=wasm go build -trimpath -gcflags="github.com/onecharge/onecharge/...=-l" -ldflags="-s -w" -o web/onecharge.wasm ./wasm
 set -eu
 
 if [ "$#" -ne 1 ] || [ ! -f "$1" ]; then

@@ -39,7 +39,7 @@ func brotliSize(b *testing.B, target, dir string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	out := filepath.Join(b.TempDir(), "out.wasm")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, target)
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-gcflags="+gcflags, "-ldflags=-s -w", "-o", out, target)
 	build.Dir = dir
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GO111MODULE=off")
 	if dir == "" {

@@ -4,7 +4,7 @@
 // localStorage and fetch and installs the API on globalThis.onecharge
 // (CONTRACT.md section 6). Build it with
 //
-//	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o web/onecharge.wasm ./wasm
+//	GOOS=js GOARCH=wasm go build -trimpath -gcflags="github.com/onecharge/onecharge/...=-l" -ldflags="-s -w" -o web/onecharge.wasm ./wasm
 //
 // and load it with web/onecharge.js. Its brotli-compressed size must stay
 // within 700 KB: size_test.go measures it, and rejects encoding/json, fmt,

@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// gcflags are the bundle's compiler flags, as in the Makefile: no inlining
+// in the project's own packages (smaller; their speed does not matter).
+const gcflags = "github.com/onecharge/onecharge/...=-l"
+
 // BrotliBudget is the largest the bundle may be, brotli -q 11 compressed
 // (what a CDN serves): 700 KB.
 const BrotliBudget = 700 << 10
@@ -48,7 +52,7 @@ func TestBundleSize(t *testing.T) {
 	}
 
 	wasm := filepath.Join(t.TempDir(), "onecharge.wasm")
-	command(ctx, t, jsEnv, goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, ".")
+	command(ctx, t, jsEnv, goTool, "build", "-trimpath", "-gcflags="+gcflags, "-ldflags=-s -w", "-o", wasm, ".")
 	raw, err := os.ReadFile(wasm)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,18 @@
  * Optional attributes on the script element: data-wasm="URL" and
  * data-wasm-exec="URL" override the two file locations (relative URLs are
  * resolved against this script's URL).
+ *
+ * Speed: the bundle's fetch starts as this script runs, in parallel with
+ * wasm_exec.js, and compiles while it downloads (WebAssembly.compileStreaming;
+ * the instance is made once Go is defined). A page can start the download
+ * even earlier, while its HTML is parsed, with a preload that this fetch
+ * then uses (same URL, mode and credentials):
+ *
+ *   <link rel="preload" href="onecharge.wasm" as="fetch" type="application/wasm" crossorigin>
+ *
+ * The loader leaves performance marks (onecharge:start, onecharge:go-defined,
+ * onecharge:compiled, onecharge:instantiated, onecharge:ready) for the
+ * page's own measurements.
  */
 (function () {
   'use strict';
@@ -48,6 +60,7 @@
   // `ready`) and then calls this.
   g.__onechargeReady = function (installed) {
     settled = true;
+    mark('ready');
     try { delete g.__onechargeReady; } catch (e) { g.__onechargeReady = undefined; }
     resolveReady(installed || g.onecharge);
   };
@@ -74,6 +87,13 @@
     });
   }
 
+  function mark(name) {
+    try { if (g.performance && performance.mark) performance.mark('onecharge:' + name); } catch (e) { /* marks are optional */ }
+  }
+  mark('start');
+
+  // credentials 'same-origin' is what a preload with crossorigin (anonymous)
+  // fetches, so the browser hands this fetch the preloaded response.
   function fetchWasm() {
     return fetch(wasmURL, { credentials: 'same-origin' }).then(function (res) {
       if (!res.ok) {
@@ -85,34 +105,50 @@
     });
   }
 
-  function fromBytes(go) {
-    return fetchWasm()
+  function compileBytes(response) {
+    return response
       .then(function (res) { return res.arrayBuffer(); })
-      .then(function (bytes) { return WebAssembly.instantiate(bytes, go.importObject); });
+      .then(function (bytes) { return WebAssembly.compile(bytes); });
   }
 
-  // instantiateStreaming needs the server to send application/wasm; when
-  // it does not (or the browser lacks it), compile from the bytes instead.
-  function instantiate(go) {
-    if (typeof WebAssembly.instantiateStreaming !== 'function') {
-      return fromBytes(go);
+  // Streaming compilation: the module compiles while its bytes arrive, and
+  // before wasm_exec.js has loaded (compileStreaming needs no imports; the
+  // instance is made once Go is defined). It needs the server to send
+  // application/wasm. When it does not (a TypeError), or the browser lacks
+  // the API, the module compiles from the bytes instead: of a second fetch,
+  // as the first response's body may be consumed by then (the HTTP cache
+  // answers it). An HTTP error is final.
+  function compile(response) {
+    if (typeof WebAssembly.compileStreaming !== 'function') {
+      return compileBytes(response);
     }
-    return WebAssembly.instantiateStreaming(fetchWasm(), go.importObject).catch(function (err) {
+    return WebAssembly.compileStreaming(response).catch(function (err) {
       if (err && err.http) {
         throw err;
       }
-      return fromBytes(go);
+      return compileBytes(fetchWasm());
     });
   }
+
+  // Start the download and the compilation now, while wasm_exec.js loads.
+  var compiled = compile(fetchWasm()).then(function (module) {
+    mark('compiled');
+    return module;
+  });
+  compiled.catch(function () { /* reported below */ });
 
   (typeof g.Go === 'function' ? Promise.resolve() : loadScript(execURL))
     .then(function () {
       if (typeof g.Go !== 'function') {
         throw new Error(execURL + ' did not define Go');
       }
+      mark('go-defined');
       var go = new g.Go();
-      return instantiate(go).then(function (result) {
-        go.run(result.instance).then(
+      return compiled.then(function (module) {
+        return WebAssembly.instantiate(module, go.importObject);
+      }).then(function (instance) {
+        mark('instantiated');
+        go.run(instance).then(
           function () { fail(new Error('the WebAssembly module exited')); },
           fail
         );

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -91,27 +90,6 @@ func (s *server) routes() http.Handler {
 // an unknown API path is a JSON 404.
 func notAPI(r *http.Request, _ *mux.RouteMatch) bool {
 	return !strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasPrefix(r.URL.Path, "/_stripe/")
-}
-
-// staticFiles serves the storefront; a missing file is the JSON 404 of
-// every unknown route.
-func (s *server) staticFiles(web fs.FS) http.Handler {
-	// Go's table lacks .wasm on some systems; instantiateStreaming needs it.
-	_ = mime.AddExtensionType(".wasm", "application/wasm")
-	files := http.FileServerFS(web)
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
-		if name == "" {
-			name = "."
-		}
-		if _, err := fs.Stat(web, name); err != nil {
-			return &checkout.Error{Code: checkout.CodeNotFound, Message: checkout.MessageNotFound}
-		}
-		// The bundle changes with every build: revalidate, never cache blindly.
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-		return nil
-	})
 }
 
 // jsonBody enforces the 64 KiB limit (413) and a JSON content type (415)

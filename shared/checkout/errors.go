@@ -81,10 +81,9 @@ func NewError(code Code, message string) *Error {
 // ErrorCode returns the code of the first *Error in err's chain, CodeInternal
 // for any other non-nil error and "" for nil.
 func ErrorCode(err error) Code {
-	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if e, ok := errors.AsType[*Error](err); ok {
 		return e.Code
 	}
 	return CodeInternal
@@ -93,10 +92,9 @@ func ErrorCode(err error) Code {
 // ErrorMessage returns the message of the first *Error in err's chain and
 // MessageInternal for any other error, so internal details never leak.
 func ErrorMessage(err error) string {
-	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if e, ok := errors.AsType[*Error](err); ok {
 		return e.Message
 	}
 	return MessageInternal

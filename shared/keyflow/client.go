@@ -104,7 +104,7 @@ func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateReq
 	}
 	req.IdempotencyKey = c.sendableKey()
 	resp, err := c.send(ctx, req)
-	if rej := (*Rejection)(nil); errors.As(err, &rej) && rej.Kind == KindAlreadyCompleted {
+	if rej, ok := errors.AsType[*Rejection](err); ok && rej.Kind == KindAlreadyCompleted {
 		c.log("onecharge: payment already completed for the stored key; clearing it and starting a new checkout")
 		c.store.Clear()
 		req.IdempotencyKey = ""

@@ -128,17 +128,45 @@ func canceledRejection(err error) *Rejection {
 // anything else as a generic rejection with status 0. It returns nil for
 // nil.
 func AsRejection(err error) *Rejection {
-	var rej *Rejection
-	var cerr *checkout.Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.As(err, &rej):
+	}
+	if rej, ok := errors.AsType[*Rejection](err); ok {
 		return rej
-	case errors.As(err, &cerr):
+	}
+	if cerr, ok := errors.AsType[*checkout.Error](err); ok {
 		return localRejection(cerr)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	}
+	if isError(err, context.Canceled) || isError(err, context.DeadlineExceeded) {
 		return canceledRejection(err)
 	}
 	return &Rejection{Kind: KindGeneric, Code: checkout.CodeInternal, Message: checkout.MessageInternal, err: err}
+}
+
+// isError is errors.Is for a comparable target, such as the context
+// errors, written out because errors.Is links internal/reflectlite (for
+// its check that the target is comparable) into the WebAssembly bundle.
+func isError(err, target error) bool {
+	for err != nil {
+		if err == target {
+			return true
+		}
+		if x, ok := err.(interface{ Is(error) bool }); ok && x.Is(target) {
+			return true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, err := range x.Unwrap() {
+				if isError(err, target) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -1,8 +1,9 @@
 // Command benchreport reads `go test -bench` output (several -count runs)
 // and prints each figure as the ratio of its median to its floor's median.
 // A benchmark named <Name>Floor<What> is the floor of <Name>; both must be
-// measured in the same run. The first of the metrics brotli-bytes and ns/op
-// that a benchmark reports is its figure.
+// measured in the same run. The first of the metrics brotli-bytes,
+// wire-bytes and ns/op that a benchmark reports is its figure. Figures with
+// a target ratio (targets) print it and whether this run met it.
 package main
 
 import (
@@ -19,7 +20,14 @@ import (
 var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
 // metrics in order of preference.
-var metrics = []string{"brotli-bytes", "ns/op"}
+var metrics = []string{"brotli-bytes", "wire-bytes", "ns/op"}
+
+// targets are the largest ratios the project aims for (issue 12), by figure.
+var targets = map[string]float64{
+	"Bundle":    1.28, // bundle brotli / empty program brotli
+	"PageWire":  1.10, // bytes on the wire of a first load / bundle brotli
+	"PageReady": 1.20, // time to ready / the same loader running an empty program
+}
 
 func main() {
 	if err := report(os.Stdin, os.Stdout); err != nil {
@@ -53,7 +61,7 @@ func report(r io.Reader, w io.Writer) error {
 		return err
 	}
 	pairs := 0
-	fmt.Fprintf(w, "%-34s %-14s %14s %14s %8s %5s\n", "figure", "metric", "median", "floor median", "ratio", "runs")
+	fmt.Fprintf(w, "%-34s %-14s %14s %14s %8s %5s  %s\n", "figure", "metric", "median", "floor median", "ratio", "runs", "target")
 	for _, name := range order {
 		base, floorName, ok := strings.Cut(name, "Floor")
 		if !ok || floorName == "" {
@@ -69,7 +77,15 @@ func report(r io.Reader, w io.Writer) error {
 				continue
 			}
 			a, b := median(fig[metric]), median(floor[metric])
-			fmt.Fprintf(w, "%-34s %-14s %14.0f %14.0f %7.2fx %5d\n", base+" / "+floorName, metric, a, b, a/b, min(len(fig[metric]), len(floor[metric])))
+			target := ""
+			if t, ok := targets[base]; ok {
+				verdict := "met"
+				if a/b > t {
+					verdict = "NOT met"
+				}
+				target = fmt.Sprintf("<= %.2fx %s", t, verdict)
+			}
+			fmt.Fprintf(w, "%-34s %-14s %14.0f %14.0f %7.2fx %5d  %s\n", base+" / "+floorName, metric, a, b, a/b, min(len(fig[metric]), len(floor[metric])), target)
 			pairs++
 			break
 		}

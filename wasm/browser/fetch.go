@@ -5,7 +5,6 @@ package browser
 import (
 	"context"
 	"errors"
-	"strings"
 	"syscall/js"
 
 	"github.com/onecharge/onecharge/shared/keyflow"
@@ -82,10 +81,23 @@ func (Fetch) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, err
 func readHeaders(h js.Value) map[string]string {
 	out := map[string]string{}
 	each := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		out[strings.ToLower(arg(args, 1).String())] = arg(args, 0).String()
+		out[lowerASCII(arg(args, 1).String())] = arg(args, 0).String()
 		return nil
 	})
 	defer each.Release()
 	h.Call("forEach", each)
 	return out
+}
+
+// lowerASCII lower-cases a header name. Names are ASCII tokens (the
+// Headers object rejects anything else), so this is strings.ToLower
+// without the Unicode case tables it would link into the bundle.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
