@@ -519,6 +519,13 @@
           showResult('Order paid: ' + money(order.amount, order.currency) + '. Thank you!', order.items);
           return loadCart();
         }
+        if (order && order.status === 'needs_review') {
+          // Stripe took a payment whose amount matches no order the
+          // server bound to it: the shop looks at it by hand.
+          showResult('Payment received: ' + money(order.amount, order.currency) +
+            '. Your order is being reviewed; the shop will be in touch.', order.items);
+          return loadCart();
+        }
         if (Date.now() >= deadline) {
           showResult('Payment received. Your order is being confirmed; it will appear shortly.');
           return loadCart();
