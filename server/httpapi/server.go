@@ -32,7 +32,23 @@ type Config struct {
 	StripeSim http.Handler
 	// ReadyTimeout bounds the store ping of /readyz; default 2s.
 	ReadyTimeout time.Duration
+	// Metrics receives every request's route, status and duration; nil
+	// discards them.
+	Metrics Metrics
+	// MetricsHandler, when not nil, serves GET /metrics (Prometheus).
+	MetricsHandler http.Handler
 }
+
+// Metrics is what the HTTP layer reports; server/metrics implements it.
+type Metrics interface {
+	// Request reports one request: route is the mux route's path
+	// template ("" when no route matched), so its values are bounded.
+	Request(route string, status int, d time.Duration)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Request(string, int, time.Duration) {}
 
 type server struct {
 	Config
@@ -47,6 +63,9 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
 	s := &server{Config: cfg, logger: cfg.Logger}
 	return s.recoverPanics(s.logRequests(s.routes()))
 }
@@ -60,8 +79,12 @@ func (s *server) routes() http.Handler {
 		return checkout.Errorf(checkout.CodeMethodNotAllowed, "Method %s is not allowed here.", r.Method)
 	})
 
+	r.Use(recordRoute)
 	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet, http.MethodHead)
+	if s.MetricsHandler != nil {
+		r.Handle("/metrics", s.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
+	}
 
 	// Stripe calls the webhook: no session, its own signature check.
 	r.Handle("/api/stripe/webhook", s.jsonBody(s.handle(s.webhook))).Methods(http.MethodPost)
@@ -123,11 +146,28 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status for the access log.
+// statusRecorder remembers the status for the access log, and the route
+// that matched (recordRoute fills it in).
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	route  string
 }
+
+// recordRoute tells the statusRecorder of the request which route
+// matched: mux runs it after matching, inside the outer middleware.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := r.Context().Value(recorderKey{}).(*statusRecorder); ok {
+			if route := mux.CurrentRoute(r); route != nil {
+				rec.route, _ = route.GetPathTemplate()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type recorderKey struct{}
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
@@ -151,7 +191,11 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), recorderKey{}, rec)))
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.Metrics.Request(rec.route, rec.status, time.Since(start))
 		if strings.HasPrefix(r.URL.Path, "/api/") || rec.status >= 500 {
 			s.logger.InfoContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "dur", time.Since(start).Round(time.Microsecond))
 		}

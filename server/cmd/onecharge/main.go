@@ -24,6 +24,7 @@ import (
 	"github.com/onecharge/onecharge/server/checkoutsvc"
 	"github.com/onecharge/onecharge/server/httpapi"
 	"github.com/onecharge/onecharge/server/memstore"
+	"github.com/onecharge/onecharge/server/metrics"
 	"github.com/onecharge/onecharge/server/postgres"
 	"github.com/onecharge/onecharge/server/stripepay"
 	"github.com/onecharge/onecharge/server/stripesim"
@@ -170,14 +171,17 @@ func start(ctx context.Context, cfg config, webDir string, logger *slog.Logger) 
 		return nil, fmt.Errorf("stripe: %w", err)
 	}
 
-	a.Service = checkoutsvc.New(checkoutsvc.Service{Store: store, Gateway: gateway, Logger: logger, KeyTTL: cfg.KeyTTL})
+	m := metrics.New()
+	a.Service = checkoutsvc.New(checkoutsvc.Service{Store: store, Gateway: gateway, Logger: logger, Metrics: m, KeyTTL: cfg.KeyTTL})
 	handler := httpapi.NewHandler(httpapi.Config{
-		Service:   a.Service,
-		Auth:      &httpapi.CookieAuth{Secret: cfg.SessionSecret},
-		Logger:    logger,
-		Web:       os.DirFS(webDir),
-		Stripe:    stripeCfg,
-		StripeSim: simHandler,
+		Service:        a.Service,
+		Auth:           &httpapi.CookieAuth{Secret: cfg.SessionSecret},
+		Logger:         logger,
+		Web:            os.DirFS(webDir),
+		Stripe:         stripeCfg,
+		StripeSim:      simHandler,
+		Metrics:        m,
+		MetricsHandler: m.Handler(),
 	})
 	if _, err := os.Stat(webDir); err != nil {
 		logger.Warn("storefront directory missing: / serves nothing until `make build` creates the bundle", "dir", webDir)

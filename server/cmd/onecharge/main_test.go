@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"regexp"
 	"strings"
 	"sync"
@@ -88,3 +89,39 @@ func TestRun(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestMetrics: GET /metrics shows what a checkout did.
+func TestMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := start(ctx, config{Port: 0, SessionSecret: make([]byte, 32), KeyTTL: time.Hour}, t.TempDir(), discardLogger())
+	require.NoError(t, err)
+	defer func() { cancel(); a.Wait(ctx) }()
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	body := `{"items":[{"product_id":"mug","quantity":2}],"payment_method":"CARD"}`
+	for i := 0; i < 2; i++ {
+		resp, err := c.Post(a.URL()+"/api/orders/validate", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	resp, err := c.Get(a.URL() + "/api/orders/pi_%00")
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	resp, err = http.Get(a.URL() + "/metrics")
+	require.NoError(t, err)
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, want := range []string{
+		"onecharge_keys_issued_total 2",
+		`onecharge_http_requests_total{route="/api/orders/validate",status="200"} 2`,
+		`onecharge_http_requests_total{route="/api/orders/{payment_intent_id}",status="404"} 1`,
+		`onecharge_stripe_calls_total{operation="create_payment_intent",outcome="ok"} 2`,
+		"onecharge_payment_intents_created_total 2",
+	} {
+		assert.Contains(t, string(text), want)
+	}
+}
