@@ -4,7 +4,7 @@ GO    ?= go
 PORT  ?= 8080
 GOROOT_WASM := $(shell $(GO) env GOROOT)/lib/wasm
 
-.PHONY: all build server wasm run test vet bench clean
+.PHONY: all build server wasm worker run test vet bench clean
 
 all: build
 
@@ -19,12 +19,18 @@ wasm:
 	cp "$(GOROOT_WASM)/wasm_exec.js" web/wasm_exec.js
 	@scripts/wasm-size.sh web/onecharge.wasm
 
+# The Cloudflare Worker (server/cmd/onecharge-worker, build tag workers) and
+# its static assets (web/); prints the bundle size wrangler would upload.
+worker: wasm
+	@scripts/worker.sh
+
 run: build
 	PORT=$(PORT) ./bin/onecharge -web web
 
 vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./shared/... ./wasm/...
+	GOOS=js GOARCH=wasm $(GO) vet -tags workers ./server/cmd/onecharge-worker/ ./server/postgres/cfsocket/
 
 # Every suite; provisions PostgreSQL, Chromium and stripe-mock when missing.
 test:
@@ -34,4 +40,4 @@ bench:
 	scripts/bench.sh
 
 clean:
-	rm -rf bin web/onecharge.wasm web/wasm_exec.js
+	rm -rf bin web/onecharge.wasm web/wasm_exec.js server/cmd/onecharge-worker/build

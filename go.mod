@@ -10,6 +10,7 @@ require (
 	github.com/jackc/tern/v2 v2.3.4
 	github.com/stretchr/testify v1.12.1
 	github.com/stripe/stripe-go/v76 v76.25.0
+	github.com/syumai/workers v0.33.0
 	golang.org/x/sync v0.22.0
 )
 
@@ -37,3 +38,5 @@ require (
 	golang.org/x/sys v0.39.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
+
+tool github.com/syumai/workers/cmd/workers-assets-gen

@@ -46,10 +46,10 @@ type Config struct {
 	Tracer pgx.QueryTracer
 	// Logger receives retry messages; nil discards them.
 	Logger *slog.Logger
-	// DialFunc and LookupFunc, when set, replace pgconn's (the Cloudflare
-	// Worker dials through cloudflare:sockets, see package cfsocket).
-	DialFunc   pgconn.DialFunc
-	LookupFunc pgconn.LookupFunc
+	// Configure, when set, adjusts each connection's configuration after
+	// parsing (the Cloudflare Worker dials through cloudflare:sockets
+	// with it, see package cfsocket).
+	Configure func(*pgconn.Config)
 }
 
 // DB is the PostgreSQL checkoutsvc.Store. It is safe for concurrent use.
@@ -74,11 +74,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		poolCfg.MaxConns = cfg.MaxConns
 	}
 
-	if cfg.DialFunc != nil {
-		poolCfg.ConnConfig.DialFunc = cfg.DialFunc
-	}
-	if cfg.LookupFunc != nil {
-		poolCfg.ConnConfig.LookupFunc = cfg.LookupFunc
+	if cfg.Configure != nil {
+		cfg.Configure(&poolCfg.ConnConfig.Config)
 	}
 	poolCfg.ConnConfig.Tracer = cfg.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
