@@ -336,4 +336,3 @@ func stop(t *time.Timer) {
 // Workers runtime: it returns the host unchanged (Go's resolver has no
 // network in a Worker).
 func LookupHost(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
-
