@@ -7,15 +7,19 @@
 #
 # wrangler (pinned in server/cmd/onecharge-worker/package.json) is provisioned
 # with `npm ci` from the lock file when node_modules is missing.
-#   WORKER_SIZE=0  skip the dry run (the Worker tests build this way)
+#   WORKER_SIZE=0       skip the dry run (the Worker tests build this way)
+#   WORKER_BUILD_DIR=D  build into D instead (deleted first: never point it
+#                       at a directory holding anything else)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 dir=server/cmd/onecharge-worker
 
+build=${WORKER_BUILD_DIR:-$PWD/$dir/build}
+
 # workers-assets-gen -o DIR deletes DIR first: it only ever gets build/.
-(cd "$dir" && $GO tool workers-assets-gen -mode=go -o build)
-GOOS=js GOARCH=wasm $GO build -tags workers -trimpath -ldflags="-s -w" -o "$dir/build/app.wasm" ./server/cmd/onecharge-worker
+(cd "$dir" && $GO tool workers-assets-gen -mode=go -o "$build")
+GOOS=js GOARCH=wasm $GO build -tags workers -trimpath -ldflags="-s -w" -o "$build/app.wasm" ./server/cmd/onecharge-worker
 
 [ "${WORKER_SIZE:-1}" = 0 ] && exit 0
 scripts/wrangler.sh provision >/dev/null

@@ -94,3 +94,17 @@ func TestNew(t *testing.T) {
 		require.Equal(t, http.StatusOK, status)
 	})
 }
+
+func TestJoinSplitHeaders(t *testing.T) {
+	var got http.Header
+	h := worker.JoinSplitHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header }))
+	r := httptest.NewRequest(http.MethodPost, "/api/stripe/webhook", nil)
+	// As syumai/workers hands them over: "t=1,v1=ab, v0=cd" split on ",".
+	r.Header["Stripe-Signature"] = []string{"t=1", "v1=ab", " v0=cd"}
+	r.Header["Accept-Encoding"] = []string{"gzip", " br"}
+	r.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	assert.Equal(t, []string{"t=1,v1=ab, v0=cd"}, got["Stripe-Signature"])
+	assert.Equal(t, "gzip, br", got.Get("Accept-Encoding"))
+	assert.Equal(t, "application/json", got.Get("Content-Type"))
+}

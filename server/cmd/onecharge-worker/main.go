@@ -37,7 +37,7 @@ func main() {
 		HTTPClient:    fetch.NewClient().HTTPClient(fetch.RedirectModeFollow),
 		Logger:        logger,
 	})
-	workers.Serve(h)
+	workers.Serve(worker.JoinSplitHeaders(h))
 	release()
 }
 
