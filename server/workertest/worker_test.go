@@ -24,8 +24,8 @@ func TestWorker(t *testing.T) {
 	url := pgtest.URL(t)
 	stripe := workertest.StartStripe(t)
 
-	worker := workertest.Start(t, workertest.Options{DatabaseURL: url, Stripe: stripe})
-	nodb := workertest.Start(t, workertest.Options{})
+	ws := workertest.StartAll(t, workertest.Options{DatabaseURL: url, Stripe: stripe}, workertest.Options{})
+	worker, nodb := ws[0], ws[1]
 	t.Logf("two Workers ready in %s", time.Since(start).Round(100*time.Millisecond))
 
 	contracttest.Run(t, contracttest.Target{

@@ -114,11 +114,47 @@ func Cleanup() {
 // until the test ends.
 func Start(t testing.TB, opts Options) *Worker {
 	t.Helper()
+	ws := StartAll(t, opts)
+	return ws[0]
+}
+
+// StartAll starts one Worker per Options, in parallel (each takes seconds
+// to start, most of it compiling the WebAssembly module).
+func StartAll(t testing.TB, opts ...Options) []*Worker {
+	t.Helper()
 	build, wranglerBin := Build(t)
+	ws := make([]*Worker, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws[i], errs[i] = start(t, build, wranglerBin, o)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("workertest: %v", err)
+		}
+	}
+	return ws
+}
+
+// start runs one Worker; it may run on any goroutine (no t.Fatal).
+func start(t testing.TB, build, wranglerBin string, opts Options) (*Worker, error) {
 	root := Root(t)
 	dir := t.TempDir()
 
-	port, inspector := freePort(t), freePort(t)
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	inspector, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	vars := map[string]string{
 		"SESSION_SECRET":    randomHex(24),
 		"STRIPE_SECRET_KEY": "sk_test_unreachable",
@@ -146,7 +182,7 @@ func Start(t testing.TB, opts Options) *Worker {
 	}
 	config := filepath.Join(dir, "wrangler.toml")
 	if err := os.WriteFile(config, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	args := []string{"dev", "--local", "--config", config, "--ip", "127.0.0.1",
 		"--port", strconv.Itoa(port), "--inspector-port", strconv.Itoa(inspector),
@@ -163,7 +199,7 @@ func Start(t testing.TB, opts Options) *Worker {
 	// killed together, and Pdeathsig ends wrangler if the test binary dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("workertest: start wrangler: %v", err)
+		return nil, fmt.Errorf("start wrangler: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
@@ -174,14 +210,14 @@ func Start(t testing.TB, opts Options) *Worker {
 		opts.Stripe.SetWebhookURL(w.URL + "/api/stripe/webhook")
 	}
 	if err := waitReady(w.URL, exited, 90*time.Second); err != nil {
-		t.Fatalf("workertest: wrangler dev: %v\n--- wrangler's output:\n%s", err, log.String())
+		return nil, fmt.Errorf("wrangler dev: %v\n--- wrangler's output:\n%s", err, log.String())
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- wrangler's output:\n%s", tail(log.String(), 200))
+			t.Logf("--- wrangler's output (%s):\n%s", w.URL, tail(log.String(), 200))
 		}
 	})
-	return w
+	return w, nil
 }
 
 // stopGroup ends the process group: SIGTERM, then SIGKILL after 5 s.
@@ -235,14 +271,15 @@ func withPassword(raw string) string {
 	return u.String()
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+// freePort is a loopback port nothing listens on (wrangler binds it a
+// moment later; a clash fails the start, saying so).
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 type cmdSpec struct {
