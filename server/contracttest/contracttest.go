@@ -60,6 +60,10 @@ type Target struct {
 	// PaidTimeout bounds the wait for a webhook to mark an order paid;
 	// default 20 s.
 	PaidTimeout time.Duration
+	// StaleAfter, when set, is the server's checkoutsvc StaleAfter: the
+	// suite then also replays a key older than that, which makes the
+	// server re-read its PaymentIntent from Stripe (a GET).
+	StaleAfter time.Duration
 }
 
 // SessionCookie is the name of the session cookie (contract section 2).
@@ -83,6 +87,9 @@ func Run(t *testing.T, target Target) {
 	t.Run("Cart", s.cart)
 	t.Run("ValidateAndReplay", s.validateAndReplay)
 	t.Run("ConcurrentValidationsOneKey", s.concurrent)
+	if target.StaleAfter > 0 {
+		t.Run("ReplayAfterStale", s.stale)
+	}
 	t.Run("PaidByWebhook", s.paid)
 	t.Run("CashOnDelivery", s.cash)
 	t.Run("Refusals", s.refusals)
@@ -362,6 +369,20 @@ func (s *suite) concurrent(t *testing.T) {
 	assert.Equal(t, v.PaymentIntent.ID, final.PaymentIntent.ID)
 	assert.Equal(t, 3*a.UnitAmount, final.Order.Amount)
 	t.Logf("%d of %d answered 200, the others 409 request_in_progress", ok, n)
+}
+
+func (s *suite) stale(t *testing.T) {
+	p := s.shopper(t)
+	a, _ := s.twoProducts(t, p)
+	items := []checkout.Item{{ProductID: a.ID, Quantity: 1}}
+	v := s.firstValidation(t, p, items)
+	time.Sleep(s.StaleAfter + time.Second)
+	for i := 0; i < 2; i++ {
+		again := decode[checkout.ValidateResponse](t, p.validate(checkout.ValidateRequest{Items: items, PaymentMethod: checkout.MethodCard, IdempotencyKey: v.IdempotencyKey}), http.StatusOK)
+		assert.Equal(t, v.IdempotencyKey, again.IdempotencyKey)
+		require.NotNil(t, again.PaymentIntent)
+		assert.Equal(t, v.PaymentIntent.ID, again.PaymentIntent.ID)
+	}
 }
 
 func (s *suite) paid(t *testing.T) {

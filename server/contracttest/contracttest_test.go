@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
 	"github.com/onecharge/onecharge/server/contracttest"
@@ -40,7 +41,7 @@ func TestNative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := checkoutsvc.New(checkoutsvc.Service{Store: memstore.New(), Gateway: gateway})
+	svc := checkoutsvc.New(checkoutsvc.Service{Store: memstore.New(), Gateway: gateway, StaleAfter: 200 * time.Millisecond})
 	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Config{
 		Service: svc,
 		Auth:    &httpapi.CookieAuth{Secret: []byte("0123456789abcdef0123456789abcdef")},
@@ -48,5 +49,5 @@ func TestNative(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	sim.SetWebhookURL(srv.URL + "/api/stripe/webhook")
-	contracttest.Run(t, contracttest.Target{BaseURL: srv.URL, Stripe: inProcessSim{sim, simSrv.URL}})
+	contracttest.Run(t, contracttest.Target{BaseURL: srv.URL, Stripe: inProcessSim{sim, simSrv.URL}, StaleAfter: svc.StaleAfter})
 }

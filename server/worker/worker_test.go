@@ -108,3 +108,23 @@ func TestJoinSplitHeaders(t *testing.T) {
 	assert.Equal(t, "gzip, br", got.Get("Accept-Encoding"))
 	assert.Equal(t, "application/json", got.Get("Content-Type"))
 }
+
+func TestNoBodyOnGet(t *testing.T) {
+	var seen []*http.Request
+	rt := worker.NoBodyOnGet(roundTrip(func(r *http.Request) (*http.Response, error) {
+		seen = append(seen, r)
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}))
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		req := httptest.NewRequest(m, "http://stripe.test/v1/payment_intents/pi_1", strings.NewReader(""))
+		_, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+	}
+	assert.Nil(t, seen[0].Body, "GET")
+	assert.Nil(t, seen[1].Body, "HEAD")
+	assert.NotNil(t, seen[2].Body, "a POST keeps its body")
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

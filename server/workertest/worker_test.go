@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onecharge/onecharge/server/checkoutsvc"
 	"github.com/onecharge/onecharge/server/contracttest"
 	"github.com/onecharge/onecharge/server/postgres/pgtest"
 	"github.com/onecharge/onecharge/server/workertest"
@@ -32,6 +33,9 @@ func TestWorker(t *testing.T) {
 		BaseURL:       worker.URL,
 		Stripe:        stripe,
 		NoDatabaseURL: nodb.URL,
+		// Replays older than this re-read the PaymentIntent (a GET through
+		// the Workers fetch client).
+		StaleAfter: checkoutsvc.DefaultStaleAfter,
 	})
 	t.Logf("Worker suite: %s in all", time.Since(start).Round(100*time.Millisecond))
 }

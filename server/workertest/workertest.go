@@ -27,12 +27,16 @@ type Options struct {
 	// Stripe is the simulator; nil starts the Worker with a Stripe key but
 	// no reachable Stripe.
 	Stripe Stripe
+	// Main, when set, replaces the Go Worker by this script (the plain-JS
+	// floor of the CPU benchmark).
+	Main string
 }
 
 // Worker is a running `wrangler dev`.
 type Worker struct {
-	URL string
-	log *syncBuffer
+	URL  string
+	log  *syncBuffer
+	pgid int // wrangler's process group: wrangler and workerd
 }
 
 // Log is what wrangler printed so far.
@@ -130,7 +134,14 @@ func StartAll(t testing.TB, opts ...Options) []*Worker {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws[i], errs[i] = start(t, build, wranglerBin, o)
+			for attempt := 1; ; attempt++ {
+				ws[i], errs[i] = start(t, build, wranglerBin, o)
+				// The ports are free when chosen, but wrangler and workerd
+				// bind more of their own: a clash is retried on others.
+				if errs[i] == nil || !strings.Contains(errs[i].Error(), "Address already in use") || attempt == 3 {
+					break
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -167,7 +178,11 @@ func start(t testing.TB, build, wranglerBin string, opts Options) (*Worker, erro
 		vars["STRIPE_WEBHOOK_SECRET"] = opts.Stripe.WebhookSecret()
 	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "name = \"onecharge-test\"\nmain = %q\ncompatibility_date = \"2026-04-01\"\n\n", filepath.Join(build, "worker.mjs"))
+	main := filepath.Join(build, "worker.mjs")
+	if opts.Main != "" {
+		main = opts.Main
+	}
+	fmt.Fprintf(&cfg, "name = \"onecharge-test\"\nmain = %q\ncompatibility_date = \"2026-04-01\"\n\n", main)
 	fmt.Fprintf(&cfg, "[assets]\ndirectory = %q\n\n", filepath.Join(root, "web"))
 	env := []string{
 		"WRANGLER_SEND_METRICS=false",
@@ -205,7 +220,7 @@ func start(t testing.TB, build, wranglerBin string, opts Options) (*Worker, erro
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { stopGroup(cmd.Process.Pid, exited) })
 
-	w := &Worker{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: log}
+	w := &Worker{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: log, pgid: cmd.Process.Pid}
 	if opts.Stripe != nil {
 		opts.Stripe.SetWebhookURL(w.URL + "/api/stripe/webhook")
 	}

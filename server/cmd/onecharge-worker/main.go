@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 	"syscall/js"
 
@@ -34,11 +35,19 @@ func main() {
 		Getenv:        cloudflare.Getenv,
 		HyperdriveURL: hyperdriveURL(),
 		Configure:     cfsocket.Configure,
-		HTTPClient:    fetch.NewClient().HTTPClient(fetch.RedirectModeFollow),
+		HTTPClient:    stripeClient(),
 		Logger:        logger,
 	})
 	workers.Serve(worker.JoinSplitHeaders(h))
 	release()
+}
+
+// stripeClient sends stripe-go's requests through the Workers fetch API
+// (Go's own transport panics in workerd with "Illegal invocation").
+func stripeClient() *http.Client {
+	c := fetch.NewClient().HTTPClient(fetch.RedirectModeFollow)
+	c.Transport = worker.NoBodyOnGet(c.Transport)
+	return c
 }
 
 // hyperdriveURL is the Hyperdrive binding's connection string, "" without one.
