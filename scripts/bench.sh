@@ -15,3 +15,7 @@ scripts/with-postgres.sh $GO test -run '^$' -bench . -benchtime 2000x -count "$C
 	./server/postgres/ ./server/httpapi/ ./wasm/ | tee "$out" >&2
 echo
 $GO run ./tools/benchreport < "$out"
+
+# The Cloudflare Worker: bundle size and CPU per request under workerd.
+echo
+scripts/bench-worker.sh
