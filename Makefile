@@ -8,7 +8,7 @@ GOROOT_WASM := $(shell $(GO) env GOROOT)/lib/wasm
 # matter (they wait on fetch) but whose size does (about 6 KB brotli).
 WASM_GCFLAGS := github.com/onecharge/onecharge/...=-l
 
-.PHONY: all build server wasm run test vet bench clean
+.PHONY: all build server wasm worker run test vet bench clean
 
 all: build
 
@@ -26,12 +26,18 @@ wasm:
 	@scripts/wasm-size.sh web/onecharge.wasm
 	$(GO) run ./tools/precompress web
 
+# The Cloudflare Worker (server/cmd/onecharge-worker, build tag workers) and
+# its static assets (web/); prints the bundle size wrangler would upload.
+worker: wasm
+	@scripts/worker.sh
+
 run: build
 	PORT=$(PORT) ./bin/onecharge -web web
 
 vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./shared/... ./wasm/...
+	GOOS=js GOARCH=wasm $(GO) vet -tags workers ./server/cmd/onecharge-worker/ ./server/postgres/cfsocket/
 
 # Every suite; provisions PostgreSQL, Chromium and stripe-mock when missing.
 test:
@@ -41,4 +47,4 @@ bench:
 	scripts/bench.sh
 
 clean:
-	rm -rf bin web/onecharge.wasm web/wasm_exec.js web/*.br web/*.gz
+	rm -rf bin web/onecharge.wasm web/wasm_exec.js web/*.br web/*.gz server/cmd/onecharge-worker/build

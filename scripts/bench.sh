@@ -23,3 +23,7 @@ make --no-print-directory build >&2
 $GO run ./tools/pagebench -web web -server bin/onecharge -n "${PAGE_LOADS:-9}" | tee -a "$out" >&2
 echo
 $GO run ./tools/benchreport < "$out"
+
+# The Cloudflare Worker: bundle size and CPU per request under workerd.
+echo
+scripts/bench-worker.sh

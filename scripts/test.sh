@@ -39,10 +39,18 @@ step "build (server and wasm bundle)"
 make --no-print-directory build
 done_step build
 
-step "go vet (native, and js/wasm for shared/ and wasm/)"
+step "go vet (native, and js/wasm for shared/, wasm/ and the Worker)"
 $GO vet ./...
 GOOS=js GOARCH=wasm $GO vet ./shared/... ./wasm/...
+GOOS=js GOARCH=wasm $GO vet -tags workers ./server/cmd/onecharge-worker/ ./server/postgres/cfsocket/
 done_step vet
+
+# The Worker suite (server/workertest, in the native run below) builds the
+# Worker again into a directory of its own; this step provisions wrangler
+# from the lock file and shows the bundle size.
+step "Cloudflare Worker (make worker: build, wrangler, bundle size)"
+scripts/worker.sh
+done_step worker
 
 step "js/wasm: shared packages under Node"
 PATH="$($GO env GOROOT)/lib/wasm:$PATH" GOOS=js GOARCH=wasm $GO test -count=1 ./shared/...

@@ -1,7 +1,9 @@
 // Package postgres is onecharge's PostgreSQL store: a checkoutsvc.Store over
-// a pgx/v5 pool, with its schema embedded as tern migrations that [Open]
-// applies (once; a session-level advisory lock serializes processes that
-// start together, and the version is kept in [VersionTable]).
+// a pgx/v5 pool, with its schema embedded as tern migrations ([Migrations])
+// that package migrate applies (once; a session-level advisory lock
+// serializes processes that start together, and the version is kept in
+// [VersionTable]). [Open] does not migrate, so a program that only opens
+// the store (the Cloudflare Worker) does not link tern.
 //
 // # Tables
 //

@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 	"github.com/onecharge/onecharge/server/checkoutsvc"
 )
 
@@ -35,10 +34,6 @@ func Migrations() fs.FS {
 // VersionTable is the table in which tern records the schema version.
 const VersionTable = "public.onecharge_schema_version"
 
-// migrationLock is the key of the session-level advisory lock held while
-// migrating, so that processes starting together migrate one at a time.
-const migrationLock = int64(0x6f6e6563_68726731) // "onechrg1"
-
 // Config configures Open.
 type Config struct {
 	// URL is the connection string, for example
@@ -49,8 +44,12 @@ type Config struct {
 	// Tracer, when set, traces every query of the pool (tests count
 	// round trips with it). It may also implement pgx.BatchTracer.
 	Tracer pgx.QueryTracer
-	// Logger receives migration and retry messages; nil discards them.
+	// Logger receives retry messages; nil discards them.
 	Logger *slog.Logger
+	// Configure, when set, adjusts each connection's configuration after
+	// parsing (the Cloudflare Worker dials through cloudflare:sockets
+	// with it, see package cfsocket).
+	Configure func(*pgconn.Config)
 }
 
 // DB is the PostgreSQL checkoutsvc.Store. It is safe for concurrent use.
@@ -59,9 +58,9 @@ type DB struct {
 	logger *slog.Logger
 }
 
-// Open connects to cfg.URL, applies the embedded migrations that are not
-// applied yet and returns the store. Applying is idempotent, and a
-// session-level advisory lock serializes processes that start together.
+// Open returns the store over a pool for cfg.URL. It applies no
+// migrations (package migrate does, so that only the programs that
+// migrate link tern) and connects lazily, on the first query.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	logger := cfg.Logger
 	if logger == nil {
@@ -75,55 +74,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		poolCfg.MaxConns = cfg.MaxConns
 	}
 
-	migrateCfg := poolCfg.ConnConfig.Copy()
-	if err := migrateDB(ctx, migrateCfg, logger); err != nil {
-		return nil, err
+	if cfg.Configure != nil {
+		cfg.Configure(&poolCfg.ConnConfig.Config)
 	}
-
 	poolCfg.ConnConfig.Tracer = cfg.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, translate("open pool", err)
 	}
 	return &DB{pool: pool, logger: logger}, nil
-}
-
-// migrateDB applies the pending migrations over a connection of its own,
-// closed afterwards (which also drops the advisory lock if unlocking failed).
-func migrateDB(ctx context.Context, cfg *pgx.ConnConfig, logger *slog.Logger) (err error) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return translate("connect", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-
-	if _, err := conn.Exec(ctx, "select pg_advisory_lock($1)", migrationLock); err != nil {
-		return translate("migrate: lock", err)
-	}
-	defer func() {
-		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock($1)", migrationLock); uerr != nil && err == nil {
-			err = translate("migrate: unlock", uerr)
-		}
-	}()
-
-	m, err := migrate.NewMigrator(ctx, conn, VersionTable)
-	if err != nil {
-		return translate("migrate: version table", err)
-	}
-	if err := m.LoadMigrations(Migrations()); err != nil {
-		return fmt.Errorf("postgres: migrate: load: %w", err)
-	}
-	m.OnStart = func(seq int32, name, direction, _ string) {
-		logger.Info("applying migration", "sequence", seq, "name", name, "direction", direction)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		var merr migrate.MigrationPgError
-		if errors.As(err, &merr) {
-			return translate("migrate: "+merr.MigrationName, merr.PgError)
-		}
-		return translate("migrate", err)
-	}
-	return nil
 }
 
 // Close closes the pool, waiting for connections in use to be returned.

@@ -17,7 +17,8 @@
 // DecodeErrorBody and EncodeValidateResponse. Differential tests hold them
 // to encoding/json's results.
 //
-// Three files are native-only (//go:build !js), for the server:
+// Three files are native-only (//go:build !js || workers: the server
+// running as a Cloudflare Worker is a js build too), for the server:
 //   - decode.go: Decode and DecodeValidateRequest, on encoding/json. Merely
 //     compiling them into the js build adds about 26 KB (brotli) to the
 //     bundle, unreferenced.

@@ -2,6 +2,10 @@
 // webhook, the storefront in web/ and, without STRIPE_SECRET_KEY, the
 // embedded Stripe simulator under /_stripe. Configuration is environment
 // only (see README.md).
+//
+// `onecharge migrate` applies the PostgreSQL migrations to DATABASE_URL and
+// exits (the Cloudflare Worker never migrates; the server also migrates at
+// start-up).
 package main
 
 import (
@@ -22,10 +26,12 @@ import (
 	"time"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
+	"github.com/onecharge/onecharge/server/config"
 	"github.com/onecharge/onecharge/server/httpapi"
 	"github.com/onecharge/onecharge/server/memstore"
 	"github.com/onecharge/onecharge/server/metrics"
 	"github.com/onecharge/onecharge/server/postgres"
+	"github.com/onecharge/onecharge/server/postgres/migrate"
 	"github.com/onecharge/onecharge/server/stripepay"
 	"github.com/onecharge/onecharge/server/stripesim"
 	"github.com/onecharge/onecharge/shared/checkout"
@@ -43,13 +49,16 @@ func main() {
 // run starts the server and serves until ctx is done, then shuts down
 // gracefully.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	}
 	flags := flag.NewFlagSet("onecharge", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	webDir := flags.String("web", "web", "directory of the storefront served at /")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
@@ -60,6 +69,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "onecharge listening on %s\n", a.URL())
 	return a.Wait(ctx)
+}
+
+// runMigrate is `onecharge migrate`: apply the migrations to DATABASE_URL
+// and exit.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("migrate: unexpected argument %q (configuration is DATABASE_URL only)", args[0])
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL == "" {
+		return errors.New("migrate: DATABASE_URL is not set")
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := migrate.Up(ctx, cfg.DatabaseURL, logger); err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	fmt.Fprintln(stdout, "onecharge: migrations applied")
+	return nil
 }
 
 // app is a started server.
@@ -103,7 +133,7 @@ func (a *app) Wait(ctx context.Context) error {
 
 // start opens the store, the payment gateway and the listener. A listen
 // error is returned here, synchronously.
-func start(ctx context.Context, cfg config, webDir string, logger *slog.Logger) (_ *app, err error) {
+func start(ctx context.Context, cfg config.Config, webDir string, logger *slog.Logger) (_ *app, err error) {
 	a := &app{done: make(chan error, 1), logger: logger}
 	defer func() {
 		if err != nil {
@@ -118,6 +148,9 @@ func start(ctx context.Context, cfg config, webDir string, logger *slog.Logger) 
 
 	var store checkoutsvc.Store
 	if cfg.DatabaseURL != "" {
+		if err := migrate.Up(ctx, cfg.DatabaseURL, logger); err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
 		db, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_URL: %w", err)

@@ -15,6 +15,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/onecharge/onecharge/server/config"
+	"github.com/onecharge/onecharge/server/postgres/pgtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
@@ -77,7 +80,7 @@ func TestRun(t *testing.T) {
 	t.Run("ErrPortTaken", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		a, err := start(ctx, config{Port: 0, SessionSecret: make([]byte, 32), KeyTTL: time.Hour}, t.TempDir(), discardLogger())
+		a, err := start(ctx, config.Config{Port: 0, SessionSecret: make([]byte, 32), KeyTTL: time.Hour}, t.TempDir(), discardLogger())
 		require.NoError(t, err)
 		defer func() { cancel(); a.Wait(ctx) }()
 		port := a.ln.Addr().String()
@@ -93,7 +96,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // TestMetrics: GET /metrics shows what a checkout did.
 func TestMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := start(ctx, config{Port: 0, SessionSecret: make([]byte, 32), KeyTTL: time.Hour}, t.TempDir(), discardLogger())
+	a, err := start(ctx, config.Config{Port: 0, SessionSecret: make([]byte, 32), KeyTTL: time.Hour}, t.TempDir(), discardLogger())
 	require.NoError(t, err)
 	defer func() { cancel(); a.Wait(ctx) }()
 
@@ -124,4 +127,24 @@ func TestMetrics(t *testing.T) {
 	} {
 		assert.Contains(t, string(text), want)
 	}
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestRunMigrate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ErrNoDatabase", func(t *testing.T) {
+		err := run(ctx, []string{"migrate"}, envOf(nil), io.Discard, io.Discard)
+		require.EqualError(t, err, "migrate: DATABASE_URL is not set")
+	})
+	t.Run("ErrArgument", func(t *testing.T) {
+		err := run(ctx, []string{"migrate", "down"}, envOf(nil), io.Discard, io.Discard)
+		require.ErrorContains(t, err, `unexpected argument "down"`)
+	})
+	t.Run("OK", func(t *testing.T) {
+		url := pgtest.URL(t)
+		var out bytes.Buffer
+		require.NoError(t, run(ctx, []string{"migrate"}, envOf(map[string]string{"DATABASE_URL": url}), &out, io.Discard))
+		assert.Equal(t, "onecharge: migrations applied\n", out.String())
+	})
 }

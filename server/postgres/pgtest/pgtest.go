@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/onecharge/onecharge/server/postgres"
+	"github.com/onecharge/onecharge/server/postgres/migrate"
 )
 
 // EnvURL is the variable naming the PostgreSQL server of the tests.
@@ -159,7 +160,7 @@ func setup(raw string) error {
 	return nil
 }
 
-// buildTemplate migrates a scratch database with postgres.Open and renames
+// buildTemplate migrates a scratch database with migrate.Up and renames
 // it into place, so a template under its final name is always complete.
 func buildTemplate(ctx context.Context, conn *pgx.Conn, server *url.URL) error {
 	scratch := template + "_build"
@@ -174,13 +175,11 @@ func buildTemplate(ctx context.Context, conn *pgx.Conn, server *url.URL) error {
 	u := *server
 	u.Path = "/" + scratch
 	u.RawPath = ""
-	db, err := postgres.Open(ctx, postgres.Config{URL: u.String(), MaxConns: 1})
-	if err != nil {
+	if err := migrate.Up(ctx, u.String(), nil); err != nil {
 		return err
 	}
-	db.Close()
 	// Renaming waits (up to a few seconds) for the closed sessions to end.
-	_, err = conn.Exec(ctx, "alter database "+pgx.Identifier{scratch}.Sanitize()+" rename to "+pgx.Identifier{template}.Sanitize())
+	_, err := conn.Exec(ctx, "alter database "+pgx.Identifier{scratch}.Sanitize()+" rename to "+pgx.Identifier{template}.Sanitize())
 	return err
 }
 
