@@ -5,6 +5,10 @@
 # (127.0.0.1, a free port, trust authentication, fsync off), stopped and
 # deleted when CMD exits, fails or is interrupted. Exits with CMD's status.
 #
+# PG_DURABLE=1 keeps PostgreSQL's durable defaults (fsync, synchronous_commit
+# and full_page_writes on), for benchmarks that must pay for commits as a
+# production database does (make bench).
+#
 # When TEST_DATABASE_URL is already set, it just runs CMD.
 #
 # initdb and pg_ctl are taken from PATH or /usr/lib/postgresql/*/bin (the
@@ -97,11 +101,15 @@ as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
 
 # A port is free when nothing answers on it; bind races are retried.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if [ "${PG_DURABLE:-}" = 1 ]; then
+	durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+fi
 for attempt in 1 2 3 4 5; do
 	port=$((20000 + RANDOM % 40000))
 	port_in_use "$port" && continue
 	if as_pg "$bindir/pg_ctl" -D "$data" -l "$tmp/server.log" -w -t 60 -s \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $tmp $durability -c max_connections=300" \
 		start; then
 		started=1
 		break
@@ -116,8 +124,8 @@ fi
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 version=$("$bindir/postgres" --version 2>/dev/null | awk '{print $3}')
 elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
-printf '%s: PostgreSQL %s at %s (started in %d.%03ds)\n' "$prog" "${version:-?}" \
-	"$TEST_DATABASE_URL" $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) >&2
+printf '%s: PostgreSQL %s at %s (%s, started in %d.%03ds)\n' "$prog" "${version:-?}" \
+	"$TEST_DATABASE_URL" "$( [ "${PG_DURABLE:-}" = 1 ] && echo "fsync on" || echo "fsync off")" $((elapsed_ms / 1000)) $((elapsed_ms % 1000)) >&2
 
 set +e
 "$@"
