@@ -92,18 +92,20 @@ func (db *DB) UpsertCart(ctx context.Context, userID string, items []checkout.It
 		return time.Time{}, err
 	}
 	var updatedAt time.Time
-	err = db.pool.QueryRow(ctx, `
-insert into carts (user_id, items)
-values ($1::uuid, $2::jsonb)
-on conflict (user_id) do update
-   set items = excluded.items,
-       updated_at = now()
-returning updated_at`, userID, itemsJSON).Scan(&updatedAt)
+	err = db.pool.QueryRow(ctx, sqlUpsertCart, userID, itemsJSON).Scan(&updatedAt)
 	if err != nil {
 		return time.Time{}, translate("upsert cart", err)
 	}
 	return updatedAt.UTC(), nil
 }
+
+const sqlUpsertCart = `
+insert into carts (user_id, items)
+values ($1::uuid, $2::jsonb)
+on conflict (user_id) do update
+   set items = excluded.items,
+       updated_at = now()
+returning updated_at`
 
 // sqlUpsertCartAt is the cart upsert of the key and checkout paths, with
 // the caller's clock.

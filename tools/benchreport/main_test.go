@@ -28,6 +28,30 @@ BenchmarkPageWireFloorBrotli 1 600000 wire-bytes
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
 	}
+	out.Reset()
+	in = `BenchmarkServerCartPG/c8 1 900 req/s 3000 p50-us 9000 p99-us 0 errors 1 409s
+BenchmarkServerCartPG/c8FloorPgx 1 1000 req/s 2000 p50-us 8000 p99-us 0 errors 0 409s
+BenchmarkServerCartPG/c8 1 700 req/s 5000 p50-us 11000 p99-us 2 errors 0 409s
+BenchmarkServerCartPG/c8FloorPgx 1 1000 req/s 2000 p50-us 8000 p99-us 0 errors 0 409s
+BenchmarkServerCartPG/c8 1 800 req/s 4000 p50-us 10000 p99-us 0 errors 0 409s
+BenchmarkServerCartPG/c8FloorPgx 1 1000 req/s 2000 p50-us 8000 p99-us 0 errors 0 409s
+BenchmarkServerReplayMem/c32 1 850 req/s 1000 p50-us 2000 p99-us 0 errors 0 409s
+BenchmarkServerReplayMem/c32FloorJSON 1 1000 req/s 1000 p50-us 2000 p99-us 0 errors 0 409s
+`
+	if err := report(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got = out.String()
+	for _, want := range []string{"ServerCartPG/c8 / Pgx", "req/s", "800", "1000", "0.80x", ">= 0.80x met", "4.00", "2.00", "10.00 / 8.00",
+		"errors 2, 409s 1", "ServerReplayMem/c32 / JSON", "0.85x"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	out.Reset()
+	if err := report(strings.NewReader("BenchmarkServerCartPG/c8 1 700 req/s\nBenchmarkServerCartPG/c8FloorPgx 1 1000 req/s\n"), &out); err != nil || !strings.Contains(out.String(), ">= 0.80x NOT met") {
+		t.Errorf("0.70x must miss the target: %v\n%s", err, out.String())
+	}
 	if err := report(strings.NewReader("BenchmarkX-2 1 5 ns/op\n"), &out); err == nil {
 		t.Error("no pairs must be an error")
 	}
