@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/onecharge/onecharge/server/postgres"
@@ -34,11 +35,13 @@ func Up(ctx context.Context, url string, logger *slog.Logger) (err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := pgx.ParseConfig(url)
+	// Parsed as the store's pool parses it, so that the pool's own
+	// parameters (pool_max_conns, ...) are taken off the connection's.
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return errors.New("postgres: invalid database URL")
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return translate("connect", err)
 	}
