@@ -72,6 +72,7 @@ var (
 	profDir     = flag.String("profile-dir", "bin/profiles", "where the CPU profiles go")
 	profSeconds = flag.Int("profile-seconds", 10, "length of each CPU profile")
 	only        = flag.String("only", "", "run only the paths whose name contains this (Cart, ReplayPG, ReplayMem)")
+	serverQuery = flag.String("server-db-params", "", "parameters added to the servers' DATABASE_URL only, for experiments (pool_max_conns=16)")
 )
 
 func main() {
@@ -140,7 +141,15 @@ func run() error {
 		return err
 	}
 	logf("starting servers (%s) and floors", *serverBin)
-	pgURL, err := startServer(*serverBin, tmp, "pg", []string{"DATABASE_URL=" + *dbURL})
+	serverDB := *dbURL
+	if *serverQuery != "" {
+		sep := "?"
+		if strings.Contains(serverDB, "?") {
+			sep = "&"
+		}
+		serverDB += sep + *serverQuery
+	}
+	pgURL, err := startServer(*serverBin, tmp, "pg", []string{"DATABASE_URL=" + serverDB})
 	if err != nil {
 		return err
 	}
