@@ -129,16 +129,26 @@ func EncodeValidateResponse(resp ValidateResponse) []byte {
 // The browser module uses it to check a request the page passes in
 // before anything is sent.
 func ParseValidateRequest(body []byte) (ValidateRequest, error) {
-	var req ValidateRequest
-	v, end, err := parseJSONPrefix(body, MaxBodyBytes)
+	req, err := parseValidateRequest(body)
 	if err != nil {
 		return ValidateRequest{}, requestBodyError(err)
 	}
+	return req, nil
+}
+
+// parseValidateRequest is ParseValidateRequest with the parser's own
+// error (the server's DecodeValidateRequest looks at its kind).
+func parseValidateRequest(body []byte) (ValidateRequest, *jsonError) {
+	var req ValidateRequest
+	v, end, err := parseJSONPrefix(body, MaxBodyBytes)
+	if err != nil {
+		return ValidateRequest{}, err
+	}
 	if err := decodeValidateRequest(binder{strict: true}, &v, &req); err != nil {
-		return ValidateRequest{}, requestBodyError(err)
+		return ValidateRequest{}, err
 	}
 	if end < len(body) {
-		return ValidateRequest{}, requestBodyError(&jsonError{kind: errJSONTrailing, offset: end})
+		return ValidateRequest{}, &jsonError{kind: errJSONTrailing, offset: end}
 	}
 	return req, nil
 }

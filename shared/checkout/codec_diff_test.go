@@ -64,6 +64,24 @@ func checkParseValidateRequest(t *testing.T, body []byte) {
 	}
 }
 
+// checkDecodeValidateRequest: the server's DecodeValidateRequest answers
+// as Decode followed by Validate, message for message, at any depth.
+func checkDecodeValidateRequest(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotErr := checkout.DecodeValidateRequest(bytes.NewReader(body))
+	var want checkout.ValidateRequest
+	wantErr := checkout.Decode(bytes.NewReader(body), &want)
+	if wantErr == nil {
+		wantErr = want.Validate()
+	}
+	if checkout.ErrorCode(gotErr) != checkout.ErrorCode(wantErr) || checkout.ErrorMessage(gotErr) != checkout.ErrorMessage(wantErr) {
+		t.Fatalf("body %q:\nDecodeValidateRequest: %v\nDecode, Validate:      %v", body, gotErr, wantErr)
+	}
+	if gotErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("body %q:\nDecodeValidateRequest = %#v\nDecode                = %#v", body, got, want)
+	}
+}
+
 // checkDecode: decode (a codec) accepts what json.Unmarshal accepts, with
 // the same value, except documents nested deeper than the parser's limit.
 func checkDecode[T any](t *testing.T, name string, body []byte, decode func([]byte) (T, error)) {
@@ -127,6 +145,7 @@ func checkAll(t *testing.T, body []byte) {
 	t.Helper()
 	checkParseJSON(t, body)
 	checkParseValidateRequest(t, body)
+	checkDecodeValidateRequest(t, body)
 	checkDecode(t, "DecodeValidateResponse", body, checkout.DecodeValidateResponse)
 	checkDecode(t, "DecodeErrorBody", body, checkout.DecodeErrorBody)
 }
@@ -171,13 +190,18 @@ var seeds = []string{
 	`{"error":{"code":"invalid_items","message":"Unknown product."}}`, `{"error":{"code":409}}`, `{"error":"boom"}`,
 	`"\ud83d\ude00\ud83d\u0041\ude00\ud83d"`, "\"\xff\xed\xa0\x80\"", `"\'"`, `"\u12g4"`, `[1,]`, `{"a" 1}`,
 	`{"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
+	`{"items":[{"product_id":"mug","quantity":1}],"payment_method":"CARD","email":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
+	strings.Repeat("[", 70) + strings.Repeat("]", 70),
 }
 
 func FuzzParseValidateRequestDifferential(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) { checkParseValidateRequest(t, body) })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkParseValidateRequest(t, body)
+		checkDecodeValidateRequest(t, body)
+	})
 }
 
 func FuzzDecodeValidateResponseDifferential(f *testing.F) {

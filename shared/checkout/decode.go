@@ -25,13 +25,27 @@ import (
 // package documentation); ParseValidateRequest applies the same rules to a
 // ValidateRequest in every build.
 func Decode(r io.Reader, v any) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(data, v)
+}
+
+// readBody reads a request body of at most MaxBodyBytes.
+func readBody(r io.Reader) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxBodyBytes+1))
 	if err != nil {
-		return NewError(CodeInvalidRequest, "The request body could not be read.")
+		return nil, NewError(CodeInvalidRequest, "The request body could not be read.")
 	}
 	if len(data) > MaxBodyBytes {
-		return requestBodyError(&jsonError{kind: errJSONTooLarge})
+		return nil, requestBodyError(&jsonError{kind: errJSONTooLarge})
 	}
+	return data, nil
+}
+
+// decodeBytes is Decode of a body read.
+func decodeBytes(data []byte, v any) error {
 	nameErr, nameAt := exactNames(data, reflect.TypeOf(v))
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -166,10 +180,28 @@ func trimJSONPrefix(s string) string {
 // DecodeValidateRequest decodes and validates a ValidateOrderItemsInsert
 // request: body shape, items, payment method, email and key format, in that
 // order. It does not consult the catalog.
+//
+// It answers as Decode followed by Validate does, with the same errors
+// and messages, but parses with the codec of codec.go
+// (ParseValidateRequest, held to Decode by the differential tests), which
+// takes a fraction of Decode's time and allocations: Decode walks the
+// body twice with encoding/json (once for the exact names). A body nested
+// deeper than that codec allows (JSONMaxDepth; encoding/json allows far
+// more) is decoded by Decode, so that its answer is Decode's too.
 func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
-	var req ValidateRequest
-	if err := Decode(r, &req); err != nil {
-		return req, err
+	data, err := readBody(r)
+	if err != nil {
+		return ValidateRequest{}, err
+	}
+	req, perr := parseValidateRequest(data)
+	switch {
+	case perr != nil && perr.kind == errJSONTooDeep:
+		req = ValidateRequest{}
+		if err := decodeBytes(data, &req); err != nil {
+			return req, err
+		}
+	case perr != nil:
+		return ValidateRequest{}, requestBodyError(perr)
 	}
 	return req, req.Validate()
 }
