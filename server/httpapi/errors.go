@@ -11,10 +11,29 @@ import (
 
 // writeJSON writes v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONBytes writes body, a JSON document encoded as writeJSON would
+// (json.Encoder's final newline included), with status.
+func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
+	setJSONHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// The values of every JSON response's headers, shared: net/http only
+// reads them, and Set or Add on the header replaces or copies them.
+var (
+	headerJSON    = []string{"application/json; charset=utf-8"}
+	headerNoStore = []string{"no-store"}
+)
+
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"] = headerJSON
+	h["Cache-Control"] = headerNoStore
 }
 
 // writeError is the one place errors become responses. Codes come from

@@ -281,7 +281,9 @@ func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	// What writeJSON writes, by the shared codec (byte for byte
+	// json.Marshal's, see its differential tests), at a fraction of the cost.
+	writeJSONBytes(w, http.StatusOK, append(checkout.EncodeValidateResponse(resp), '\n'))
 	return nil
 }
 
