@@ -8,8 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
@@ -32,9 +34,40 @@ const SessionCookie = "onecharge_session"
 // signature does not verify is treated as absent: the visitor gets a fresh
 // id, never an error.
 type CookieAuth struct {
-	Secret []byte        // at least 32 bytes
+	Secret []byte        // at least 32 bytes; not to be changed once in use
 	Secure bool          // set the Secure attribute (behind HTTPS)
 	MaxAge time.Duration // cookie lifetime; default one year
+
+	// macs holds *cookieMAC: HMAC states keyed with Secret, reused, since
+	// keying one costs more than the MAC of an id (every API request
+	// verifies its cookie).
+	macs sync.Pool
+}
+
+// cookieMAC is an HMAC-SHA256 keyed with the secret, and room for one
+// id, its MAC and the MAC's encoding, so that signing allocates nothing.
+type cookieMAC struct {
+	h   hash.Hash
+	in  [uuidLen]byte
+	sum [sha256.Size]byte
+	enc [43]byte // base64.RawURLEncoding.EncodedLen(sha256.Size)
+}
+
+const uuidLen = 36
+
+// mac returns the encoded MAC of id (a UUID, uuidLen bytes), valid until
+// m goes back to the pool.
+func (a *CookieAuth) mac(id string) (*cookieMAC, []byte) {
+	m, _ := a.macs.Get().(*cookieMAC)
+	if m == nil {
+		m = &cookieMAC{h: hmac.New(sha256.New, a.Secret)}
+	} else {
+		m.h.Reset()
+	}
+	n := copy(m.in[:], id)
+	m.h.Write(m.in[:n])
+	base64.RawURLEncoding.Encode(m.enc[:], m.h.Sum(m.sum[:0]))
+	return m, m.enc[:]
 }
 
 // Authenticate implements Authenticator.
@@ -60,17 +93,33 @@ func (a *CookieAuth) Authenticate(w http.ResponseWriter, r *http.Request) (strin
 }
 
 func (a *CookieAuth) sign(id string) string {
-	m := hmac.New(sha256.New, a.Secret)
-	m.Write([]byte(id))
-	return id + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	m, enc := a.mac(id)
+	v := id + "." + string(enc)
+	a.macs.Put(m)
+	return v
 }
 
+// verify reports whether v is sign(id) for the id it starts with.
 func (a *CookieAuth) verify(v string) (string, bool) {
-	id, _, ok := strings.Cut(v, ".")
+	id, sig, ok := strings.Cut(v, ".")
 	if !ok || !isUUID(id) {
 		return "", false
 	}
-	return id, hmac.Equal([]byte(a.sign(id)), []byte(v))
+	m, enc := a.mac(id)
+	defer a.macs.Put(m)
+	return id, constantTimeEqual(enc, sig)
+}
+
+// constantTimeEqual is hmac.Equal of b and s, without converting s.
+func constantTimeEqual(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	var d byte
+	for i := range b {
+		d |= b[i] ^ s[i]
+	}
+	return d == 0
 }
 
 func newUUID() (string, error) {
