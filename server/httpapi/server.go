@@ -155,10 +155,11 @@ type statusRecorder struct {
 }
 
 // recordRoute tells the statusRecorder of the request which route
-// matched: mux runs it after matching, inside the outer middleware.
+// matched: mux runs it after matching, inside the outer middleware, with
+// the writer logRequests gave the router.
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rec, ok := r.Context().Value(recorderKey{}).(*statusRecorder); ok {
+		if rec, ok := w.(*statusRecorder); ok {
 			if route := mux.CurrentRoute(r); route != nil {
 				rec.route, _ = route.GetPathTemplate()
 			}
@@ -166,8 +167,6 @@ func recordRoute(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-type recorderKey struct{}
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
@@ -191,13 +190,15 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), recorderKey{}, rec)))
+		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.Metrics.Request(rec.route, rec.status, time.Since(start))
+		d := time.Since(start)
+		s.Metrics.Request(rec.route, rec.status, d)
 		if strings.HasPrefix(r.URL.Path, "/api/") || rec.status >= 500 {
-			s.logger.InfoContext(r.Context(), "http", "method", r.Method, "path", r.URL.Path, "status", rec.status, "dur", time.Since(start).Round(time.Microsecond))
+			s.logger.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status), slog.Duration("dur", d.Round(time.Microsecond)))
 		}
 	})
 }
