@@ -261,8 +261,8 @@ func (s *server) getCart(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) putCart(w http.ResponseWriter, r *http.Request) error {
-	var req checkout.CartRequest
-	if err := checkout.Decode(r.Body, &req); err != nil {
+	req, err := checkout.DecodeCartRequest(r.Body)
+	if err != nil {
 		return err
 	}
 	cart, err := s.Service.PutCart(r.Context(), UserID(r.Context()), req.Items)
@@ -289,8 +289,8 @@ func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) checkout(w http.ResponseWriter, r *http.Request) error {
-	var req checkout.CartRequest
-	if err := checkout.Decode(r.Body, &req); err != nil {
+	req, err := checkout.DecodeCartRequest(r.Body)
+	if err != nil {
 		return err
 	}
 	resp, err := s.Service.Checkout(r.Context(), UserID(r.Context()), req.Items, baseURL(r))

@@ -82,6 +82,21 @@ func checkDecodeValidateRequest(t *testing.T, body []byte) {
 	}
 }
 
+// checkDecodeCartRequest: DecodeCartRequest answers as Decode does,
+// message for message, with the same value.
+func checkDecodeCartRequest(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotErr := checkout.DecodeCartRequest(bytes.NewReader(body))
+	var want checkout.CartRequest
+	wantErr := checkout.Decode(bytes.NewReader(body), &want)
+	if checkout.ErrorCode(gotErr) != checkout.ErrorCode(wantErr) || checkout.ErrorMessage(gotErr) != checkout.ErrorMessage(wantErr) {
+		t.Fatalf("body %q:\nDecodeCartRequest: %v\nDecode:            %v", body, gotErr, wantErr)
+	}
+	if gotErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("body %q:\nDecodeCartRequest = %#v\nDecode            = %#v", body, got, want)
+	}
+}
+
 // checkDecode: decode (a codec) accepts what json.Unmarshal accepts, with
 // the same value, except documents nested deeper than the parser's limit.
 func checkDecode[T any](t *testing.T, name string, body []byte, decode func([]byte) (T, error)) {
@@ -146,6 +161,7 @@ func checkAll(t *testing.T, body []byte) {
 	checkParseJSON(t, body)
 	checkParseValidateRequest(t, body)
 	checkDecodeValidateRequest(t, body)
+	checkDecodeCartRequest(t, body)
 	checkDecode(t, "DecodeValidateResponse", body, checkout.DecodeValidateResponse)
 	checkDecode(t, "DecodeErrorBody", body, checkout.DecodeErrorBody)
 }
@@ -192,6 +208,8 @@ var seeds = []string{
 	`{"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
 	`{"items":[{"product_id":"mug","quantity":1}],"payment_method":"CARD","email":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
 	strings.Repeat("[", 70) + strings.Repeat("]", 70),
+	`{"items":[{"product_id":"mug","quantity":2},{"product_id":"tshirt","quantity":1}]}`, `{"items":[]}`, `{"items":null}`,
+	`{"items":[{"product_id":"mug","quantity":2}],"Items":[]}`, `{"items":[{"product_id":"mug","quantity":2,"x":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}]}`,
 }
 
 func FuzzParseValidateRequestDifferential(f *testing.F) {
@@ -202,6 +220,13 @@ func FuzzParseValidateRequestDifferential(f *testing.F) {
 		checkParseValidateRequest(t, body)
 		checkDecodeValidateRequest(t, body)
 	})
+}
+
+func FuzzDecodeCartRequestDifferential(f *testing.F) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkDecodeCartRequest(t, body) })
 }
 
 func FuzzDecodeValidateResponseDifferential(f *testing.F) {

@@ -205,3 +205,48 @@ func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
 	}
 	return req, req.Validate()
 }
+
+// DecodeCartRequest decodes the body of PUT /api/cart and POST
+// /api/checkout. It answers as Decode does, with the same errors and
+// messages, through the codec of codec.go as DecodeValidateRequest does
+// (and, like it, leaves bodies nested deeper than that codec allows to
+// Decode). It applies no validation rules.
+func DecodeCartRequest(r io.Reader) (CartRequest, error) {
+	data, err := readBody(r)
+	if err != nil {
+		return CartRequest{}, err
+	}
+	req, perr := parseCartRequest(data)
+	switch {
+	case perr != nil && perr.kind == errJSONTooDeep:
+		req = CartRequest{}
+		if err := decodeBytes(data, &req); err != nil {
+			return req, err
+		}
+	case perr != nil:
+		return CartRequest{}, requestBodyError(perr)
+	}
+	return req, nil
+}
+
+// parseCartRequest is parseValidateRequest for a CartRequest.
+func parseCartRequest(body []byte) (CartRequest, *jsonError) {
+	var req CartRequest
+	v, end, err := parseJSONPrefix(body, MaxBodyBytes)
+	if err != nil {
+		return CartRequest{}, err
+	}
+	b := binder{strict: true}
+	if err := b.object(&v, "", func(name string, v *jsonValue) (bool, *jsonError) {
+		if b.is(name, "items") {
+			return true, decodeSlice(b, v, "items", &req.Items, decodeItem)
+		}
+		return false, nil
+	}); err != nil {
+		return CartRequest{}, err
+	}
+	if end < len(body) {
+		return CartRequest{}, &jsonError{kind: errJSONTrailing, offset: end}
+	}
+	return req, nil
+}
