@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
 	"github.com/onecharge/onecharge/shared/checkout"
@@ -22,6 +23,21 @@ func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// buffers holds *[]byte for the bodies encoded by hand: the response
+// writer copies what it is given, so a body's buffer is reused as soon
+// as it is written.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuffer() *[]byte { b := buffers.Get().(*[]byte); *b = (*b)[:0]; return b }
+
+// putBuffer returns b to the pool, unless it grew large (a cart of many
+// lines): such buffers are left to the garbage collector.
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 16<<10 {
+		buffers.Put(b)
+	}
 }
 
 // The values of every JSON response's headers, shared: net/http only

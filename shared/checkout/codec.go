@@ -71,7 +71,11 @@ func EncodeValidateRequest(req ValidateRequest) []byte {
 // EncodeValidateResponse returns resp as JSON, byte for byte what
 // encoding/json.Marshal returns for it.
 func EncodeValidateResponse(resp ValidateResponse) []byte {
-	b := make([]byte, 0, 256+96*len(resp.Order.Items))
+	return AppendValidateResponse(make([]byte, 0, 256+96*len(resp.Order.Items)), resp)
+}
+
+// AppendValidateResponse appends EncodeValidateResponse(resp) to b.
+func AppendValidateResponse(b []byte, resp ValidateResponse) []byte {
 	b = append(b, `{"order":{"items":`...)
 	if resp.Order.Items == nil {
 		b = append(b, "null"...)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Decode reads exactly one JSON value from r into v. Unknown fields, wrong
@@ -43,6 +44,26 @@ func readBody(r io.Reader) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// bodyBuffers holds the buffers of readPooledBody.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readPooledBody is readBody into a buffer of bodyBuffers: data is valid
+// until buf is put back (putBodyBuffer). The codec copies every string
+// it decodes, so nothing decoded refers to data.
+func readPooledBody(r io.Reader) (buf *bytes.Buffer, data []byte, err error) {
+	buf = bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(r, MaxBodyBytes+1)); err != nil {
+		return buf, nil, NewError(CodeInvalidRequest, "The request body could not be read.")
+	}
+	if buf.Len() > MaxBodyBytes {
+		return buf, nil, requestBodyError(&jsonError{kind: errJSONTooLarge})
+	}
+	return buf, buf.Bytes(), nil
+}
+
+func putBodyBuffer(buf *bytes.Buffer) { bodyBuffers.Put(buf) }
 
 // decodeBytes is Decode of a body read.
 func decodeBytes(data []byte, v any) error {
@@ -189,7 +210,8 @@ func trimJSONPrefix(s string) string {
 // deeper than that codec allows (JSONMaxDepth; encoding/json allows far
 // more) is decoded by Decode, so that its answer is Decode's too.
 func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
-	data, err := readBody(r)
+	buf, data, err := readPooledBody(r)
+	defer putBodyBuffer(buf)
 	if err != nil {
 		return ValidateRequest{}, err
 	}
@@ -212,7 +234,8 @@ func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
 // (and, like it, leaves bodies nested deeper than that codec allows to
 // Decode). It applies no validation rules.
 func DecodeCartRequest(r io.Reader) (CartRequest, error) {
-	data, err := readBody(r)
+	buf, data, err := readPooledBody(r)
+	defer putBodyBuffer(buf)
 	if err != nil {
 		return CartRequest{}, err
 	}
