@@ -73,6 +73,7 @@ var (
 	profSeconds = flag.Int("profile-seconds", 10, "length of each CPU profile")
 	only        = flag.String("only", "", "run only the paths whose name contains this (Cart, ReplayPG, ReplayMem)")
 	serverQuery = flag.String("server-db-params", "", "parameters added to the servers' DATABASE_URL only, for experiments (pool_max_conns=16)")
+	serverEnv   = flag.String("server-env", "", "comma-separated VAR=value added to the servers' environment only, for experiments (GOGC=400)")
 )
 
 func main() {
@@ -251,6 +252,7 @@ func run() error {
 			return err
 		}
 	}
+	procs.reportMemory()
 	if *profServer != "" {
 		return profile(wrk, tmp, files, maxConns)
 	}
@@ -334,6 +336,23 @@ var procs procList
 
 func (l *procList) add(c *exec.Cmd) { l.mu.Lock(); l.procs = append(l.procs, c); l.mu.Unlock() }
 
+// reportMemory logs the peak resident memory (VmHWM) of each process.
+func (l *procList) reportMemory() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.procs {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				logf("peak resident memory of %s: %s", strings.Join(c.Args, " ")[:min(60, len(strings.Join(c.Args, " ")))], strings.TrimSpace(v))
+			}
+		}
+	}
+}
+
 func (l *procList) stopAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -356,6 +375,9 @@ func (l *procList) stopAll() {
 // log goes to dir/name.log.
 func startServer(bin, dir, name string, env []string) (string, error) {
 	env = append(env, "PORT=0", "SESSION_SECRET=serverbench-session-secret-0123456789abcdef")
+	if *serverEnv != "" {
+		env = append(env, strings.Split(*serverEnv, ",")...)
+	}
 	u, err := startProc(bin, dir, name, env, "onecharge listening on ", "-web", filepath.Join(dir, "no-web"))
 	if err != nil {
 		return "", err
