@@ -10,8 +10,10 @@
 // floor too, but higher is better, and its target is a least ratio
 // (throughputTargets, by the figure's name up to its first "/"). Such
 // figures also print the medians of their p50-us and p99-us latencies
-// beside their floor's, and the sums of their errors (answers neither
-// 2xx nor a contract 409) and 409s over the runs.
+// beside their floor's, the sums of their errors (answers neither 2xx
+// nor a contract 409) and 409s over the runs, and the medians of the
+// CPU time per request of the process under load (cpu-us/req) when both
+// report it.
 package main
 
 import (
@@ -155,7 +157,12 @@ func printThroughput(w io.Writer, base, floorName string, fig, floor map[string]
 	}
 	fmt.Fprintf(w, "%-34s %-14s %14.0f %14.0f %7.2fx %5d  %s\n", base+" / "+floorName, "req/s", a, b, a/b,
 		min(len(fig["req/s"]), len(floor["req/s"])), target)
-	fmt.Fprintf(w, "%-34s %-14s %14s %14s   p99 ms %s / %s; errors %.0f, 409s %.0f (floor: errors %.0f)\n", "", "p50 ms",
+	cpu := ""
+	if len(fig["cpu-us/req"]) > 0 && len(floor["cpu-us/req"]) > 0 {
+		a, b := median(fig["cpu-us/req"]), median(floor["cpu-us/req"])
+		cpu = fmt.Sprintf("; CPU us/req %.1f / %.1f (%.2fx)", a, b, a/b)
+	}
+	fmt.Fprintf(w, "%-34s %-14s %14s %14s   p99 ms %s / %s; errors %.0f, 409s %.0f (floor: errors %.0f)%s\n", "", "p50 ms",
 		ms(fig, "p50-us"), ms(floor, "p50-us"), ms(fig, "p99-us"), ms(floor, "p99-us"),
-		sum(fig, "errors"), sum(fig, "409s"), sum(floor, "errors"))
+		sum(fig, "errors"), sum(fig, "409s"), sum(floor, "errors"), cpu)
 }

@@ -196,7 +196,7 @@ func run() error {
 		return err
 	}
 	http1 := func(name, base, file string) target {
-		return target{name, func(c int, d time.Duration) (result, error) { return wrk.run(base, file, c, d) }}
+		return target{name, func(c int, d time.Duration) (result, error) { return wrk.runCPU(base, file, c, d) }}
 	}
 	paths := []path{
 		{http1("ServerCartPG", pgURL, files["cart-pg"]), []target{http1("FloorPgx", pgxFloor, files["cart-pg"])}},
@@ -239,10 +239,17 @@ func run() error {
 					if t.name != p.figure.name {
 						name += t.name
 					}
-					fmt.Printf("Benchmark%s 1 %.1f req/s %d p50-us %d p99-us %d errors %d 409s\n", name, res.RPS,
-						res.P50.Microseconds(), res.P99.Microseconds(), res.unexpected(), res.Status["409"])
-					logf("round %d  %-36s %9.0f req/s  p50 %7s  p99 %7s  status %v", r+1, name, res.RPS,
-						res.P50.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), statusLine(res))
+					cpu := ""
+					if res.CPUPerReq > 0 {
+						cpu = fmt.Sprintf(" %.1f cpu-us/req", float64(res.CPUPerReq.Nanoseconds())/1e3)
+					}
+					fmt.Printf("Benchmark%s 1 %.1f req/s %d p50-us %d p99-us %d errors %d 409s%s\n", name, res.RPS,
+						res.P50.Microseconds(), res.P99.Microseconds(), res.unexpected(), res.Status["409"], cpu)
+					if res.LoadCPUPerReq > 0 {
+						cpu += fmt.Sprintf(" (load tool %.1f)", float64(res.LoadCPUPerReq.Nanoseconds())/1e3)
+					}
+					logf("round %d  %-36s %9.0f req/s  p50 %7s  p99 %7s %s  status %v", r+1, name, res.RPS,
+						res.P50.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond), cpu, statusLine(res))
 				}
 			}
 		}
@@ -326,6 +333,9 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "serverbench: "+format+"\n", args...)
 }
 
+// pids maps the URL of each process started here to its pid.
+var pids sync.Map
+
 // Processes started here, stopped at the end (or on a signal).
 type procList struct {
 	mu    sync.Mutex
@@ -383,7 +393,11 @@ func startServer(bin, dir, name string, env []string) (string, error) {
 		return "", err
 	}
 	// wrk and the floors use 127.0.0.1: "localhost" may be ::1 first.
-	return strings.Replace(u, "://localhost:", "://127.0.0.1:", 1), nil
+	local := strings.Replace(u, "://localhost:", "://127.0.0.1:", 1)
+	if pid, ok := pids.Load(u); ok {
+		pids.Store(local, pid)
+	}
+	return local, nil
 }
 
 // startProc starts a program whose stdout prints prefix+URL once it
@@ -417,6 +431,7 @@ func startProc(bin, dir, name string, env []string, prefix string, args ...strin
 	}()
 	select {
 	case u := <-found:
+		pids.Store(u, cmd.Process.Pid)
 		return u, nil
 	case <-time.After(60 * time.Second):
 		log, _ := os.ReadFile(logFile.Name())

@@ -75,6 +75,12 @@ type result struct {
 	P50, P99   time.Duration
 	Status     map[string]int // by HTTP status ("200", "409", ...)
 	SockErrors int
+	// CPUPerReq is the CPU time (user and system) the process under load
+	// used per answered request, when known: unlike the throughput, it
+	// hardly depends on what else the machine is running.
+	CPUPerReq time.Duration
+	// LoadCPUPerReq is the load tool's own CPU time per request.
+	LoadCPUPerReq time.Duration
 }
 
 // unexpected counts the answers that are neither 2xx nor a 409 of the
@@ -139,13 +145,61 @@ func (w *wrkRunner) run(baseURL, reqFile string, conns int, d time.Duration) (re
 		if v.DurationUS <= 0 {
 			return result{}, fmt.Errorf("wrk ran for no time: %s", line)
 		}
+		var load time.Duration
+		if ps := cmd.ProcessState; ps != nil && v.Requests > 0 {
+			load = (ps.UserTime() + ps.SystemTime()) / time.Duration(v.Requests)
+		}
 		return result{
 			RPS: float64(v.Requests) / (float64(v.DurationUS) / 1e6),
 			P50: time.Duration(v.P50US) * time.Microsecond, P99: time.Duration(v.P99US) * time.Microsecond,
-			Status: v.Status, SockErrors: v.Connect + v.Read + v.Write + v.Timeout,
+			Status: v.Status, SockErrors: v.Connect + v.Read + v.Write + v.Timeout, LoadCPUPerReq: load,
 		}, nil
 	}
 	return result{}, fmt.Errorf("wrk printed no result:\n%s%s", out.String(), errb.String())
+}
+
+// runCPU is run, with the CPU time the process serving baseURL (one
+// started here) used per request.
+func (w *wrkRunner) runCPU(baseURL, reqFile string, conns int, d time.Duration) (result, error) {
+	pid, ok := pids.Load(baseURL)
+	var before time.Duration
+	if ok {
+		before = processCPU(pid.(int))
+	}
+	res, err := w.run(baseURL, reqFile, conns, d)
+	if err == nil && ok {
+		n := 0
+		for _, c := range res.Status {
+			n += c
+		}
+		if used := processCPU(pid.(int)) - before; n > 0 && used > 0 {
+			res.CPUPerReq = used / time.Duration(n)
+		}
+	}
+	return res, err
+}
+
+// processCPU is the user and system time of process pid so far, from
+// /proc (0 where there is none).
+func processCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command, which is in parentheses: state is the
+	// 3rd field of stat, utime the 14th, stime the 15th.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
 
 // writeRequests writes one wrk request line per shopper.
