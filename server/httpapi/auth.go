@@ -132,9 +132,18 @@ func newUUID() (string, error) {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }
 
+// isUUID reports whether s is a UUID in lower case, as newUUID makes
+// them.
 func isUUID(s string) bool {
-	_, err := checkoutsvc.ParseUserID(s)
-	return err == nil && strings.ToLower(s) == s
+	if _, err := checkoutsvc.ParseUserID(s); err != nil {
+		return false
+	}
+	for i := 0; i < len(s); i++ { // hex digits and dashes: lower case is no A-F
+		if 'A' <= s[i] && s[i] <= 'F' {
+			return false
+		}
+	}
+	return true
 }
 
 type userKey struct{}
