@@ -80,25 +80,29 @@ func (s *server) routes() http.Handler {
 	})
 
 	r.Use(recordRoute)
+
+	// API routes are registered on the root router (not a subrouter) so
+	// that gorilla/mux answers a wrong method with 405, not 404. mux
+	// tries the routes in this order, matching each one's path pattern,
+	// so the busiest come first (the paths are distinct, but for
+	// /orders/validate, which must precede /orders/{payment_intent_id}).
+	api := func(path string, h http.Handler) *mux.Route { return r.Handle("/api"+path, s.authenticate(h)) }
+	api("/orders/validate", s.jsonBody(s.handle(s.validate))).Methods(http.MethodPost)
+	api("/cart", s.jsonBody(s.handle(s.putCart))).Methods(http.MethodPut)
+	api("/cart", s.handle(s.getCart)).Methods(http.MethodGet)
+	api("/orders/{payment_intent_id}", s.handle(s.order)).Methods(http.MethodGet)
+	api("/checkout", s.jsonBody(s.handle(s.checkout))).Methods(http.MethodPost)
+	api("/products", s.handle(s.products)).Methods(http.MethodGet)
+	api("/config", s.handle(s.config)).Methods(http.MethodGet)
+
+	// Stripe calls the webhook: no session, its own signature check.
+	r.Handle("/api/stripe/webhook", s.jsonBody(s.handle(s.webhook))).Methods(http.MethodPost)
+
 	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet, http.MethodHead)
 	if s.MetricsHandler != nil {
 		r.Handle("/metrics", s.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
 	}
-
-	// Stripe calls the webhook: no session, its own signature check.
-	r.Handle("/api/stripe/webhook", s.jsonBody(s.handle(s.webhook))).Methods(http.MethodPost)
-
-	// API routes are registered on the root router (not a subrouter) so
-	// that gorilla/mux answers a wrong method with 405, not 404.
-	api := func(path string, h http.Handler) *mux.Route { return r.Handle("/api"+path, s.authenticate(h)) }
-	api("/config", s.handle(s.config)).Methods(http.MethodGet)
-	api("/products", s.handle(s.products)).Methods(http.MethodGet)
-	api("/cart", s.handle(s.getCart)).Methods(http.MethodGet)
-	api("/cart", s.jsonBody(s.handle(s.putCart))).Methods(http.MethodPut)
-	api("/orders/validate", s.jsonBody(s.handle(s.validate))).Methods(http.MethodPost)
-	api("/orders/{payment_intent_id}", s.handle(s.order)).Methods(http.MethodGet)
-	api("/checkout", s.jsonBody(s.handle(s.checkout))).Methods(http.MethodPost)
 
 	if s.StripeSim != nil {
 		r.PathPrefix("/_stripe/").Handler(http.StripPrefix("/_stripe", s.StripeSim))
