@@ -37,6 +37,14 @@ func TestEncodedBodies(t *testing.T) {
 			var v checkout.CartResponse
 			return c.JSON(http.MethodPut, "/api/cart", checkout.CartRequest{Items: req.Items}), &v
 		}},
+		{"GetCart", func() (testenv.Response, any) {
+			var v checkout.CartResponse
+			return c.Do(http.MethodGet, "/api/cart", "", nil), &v
+		}},
+		{"GetCartOfNewUser", func() (testenv.Response, any) {
+			var v checkout.CartResponse
+			return env.NewClient(t).Do(http.MethodGet, "/api/cart", "", nil), &v
+		}},
 		{"PutEmptyCart", func() (testenv.Response, any) {
 			var v checkout.CartResponse
 			return c.JSON(http.MethodPut, "/api/cart", checkout.CartRequest{Items: []checkout.Item{}}), &v

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onecharge/onecharge/shared/checkout"
 )
@@ -253,6 +254,38 @@ func FuzzParseJSONDifferential(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) { checkParseJSON(t, body) })
+}
+
+// checkAppendCartResponse: AppendCartResponse writes what json.Marshal
+// writes, and fails where it fails.
+func checkAppendCartResponse(t *testing.T, resp checkout.CartResponse) {
+	t.Helper()
+	want, wantErr := json.Marshal(resp)
+	got, gotErr := checkout.AppendCartResponse([]byte("x"), resp)
+	if (gotErr == nil) != (wantErr == nil) {
+		t.Fatalf("AppendCartResponse(%#v): %v; json.Marshal: %v", resp, gotErr, wantErr)
+	}
+	if gotErr == nil && !bytes.Equal(got, append([]byte("x"), want...)) {
+		t.Fatalf("AppendCartResponse(x, %#v)\n= %s\nwant x%s", resp, got, want)
+	}
+}
+
+func FuzzAppendCartResponseDifferential(f *testing.F) {
+	f.Add("mug", "Onecharge Mug", int64(2), int64(1200), "usd", int64(1764626400123456789), 0, true)
+	f.Add("<&>\u2028\u2029\x00\x7f\"\\", "\b\f\n\r\t\xff", int64(-9223372036854775808), int64(0), "\xed\xa0\x80", int64(-62135596800000000000/1e9), 3600, false)
+	f.Add("a", "b", int64(1), int64(1), "usd", int64(253402300800), -7*3600-30*60, true) // the year 10000
+	f.Fuzz(func(t *testing.T, id, name string, n, amount int64, currency string, unix int64, offset int, items bool) {
+		resp := checkout.CartResponse{Cart: checkout.Cart{Amount: amount * n, Currency: currency,
+			UpdatedAt: time.Unix(0, 0).Add(time.Duration(unix)).In(time.FixedZone("z", offset%(48*3600)))}}
+		if items {
+			resp.Cart.Items = []checkout.Line{{ProductID: id, Name: name, Quantity: int(n), UnitAmount: amount}, {ProductID: name}}
+		}
+		checkAppendCartResponse(t, resp)
+		resp.Cart.UpdatedAt = time.Unix(unix, int64(offset)).UTC()
+		checkAppendCartResponse(t, resp)
+		resp.Cart.Items = []checkout.Line{}
+		checkAppendCartResponse(t, resp)
+	})
 }
 
 func FuzzEncodeDifferential(f *testing.F) {
