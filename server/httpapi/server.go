@@ -201,10 +201,26 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		d := time.Since(start)
 		s.Metrics.Request(rec.route, rec.status, d)
 		if strings.HasPrefix(r.URL.Path, "/api/") || rec.status >= 500 {
-			s.logger.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), slog.Duration("dur", d.Round(time.Microsecond)))
+			s.accessLog(r, rec.status, d)
 		}
 	})
+}
+
+// accessLog logs one request at info level, as
+// s.logger.LogAttrs(ctx, slog.LevelInfo, "http", ...) would, but for the
+// record's source: it hands the record to the handler itself, without
+// the runtime.Callers of every Logger call (about 2k instructions, a
+// twentieth of a request's; the source would always be this line).
+func (s *server) accessLog(r *http.Request, status int, d time.Duration) {
+	ctx := r.Context()
+	h := s.logger.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "http", 0)
+	rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.Duration("dur", d.Round(time.Microsecond)))
+	_ = h.Handle(ctx, rec)
 }
 
 func (s *server) recoverPanics(next http.Handler) http.Handler {
