@@ -44,3 +44,28 @@ func TestRouting(t *testing.T) {
 		})
 	}
 }
+
+// Which Content-Type a JSON body may come with (mime.ParseMediaType's
+// reading of it).
+func TestMediaTypes(t *testing.T) {
+	env := testenv.New(t, testenv.Options{})
+	c := env.NewClient(t)
+	for ctype, status := range map[string]int{
+		"application/json":                200,
+		"application/json; charset=utf-8": 200,
+		"Application/JSON":                200,
+		" application/json ":              200,
+		"application/json;":               200,
+		"application/json; charset=\"x":   415,
+		"application/jsonx":               415,
+		"application/json/x":              415,
+		"text/json":                       415,
+		"":                                415,
+		"application/json, text/plain":    415,
+	} {
+		t.Run(ctype, func(t *testing.T) {
+			r := c.Do(http.MethodPut, "/api/cart", ctype, strings.NewReader(`{"items":[]}`))
+			assert.Equal(t, status, r.Status, "%s", r.Body)
+		})
+	}
+}
