@@ -322,7 +322,7 @@ func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
 	// json.Marshal's, see its differential tests), at a fraction of the cost.
 	buf := getBuffer()
 	defer putBuffer(buf)
-	*buf = append(checkout.AppendValidateResponse(*buf, resp), '\n')
+	*buf = append(append(*buf, checkout.EncodeValidateResponse(resp)...), '\n')
 	writeJSONBytes(w, http.StatusOK, *buf)
 	return nil
 }

@@ -71,11 +71,7 @@ func EncodeValidateRequest(req ValidateRequest) []byte {
 // EncodeValidateResponse returns resp as JSON, byte for byte what
 // encoding/json.Marshal returns for it.
 func EncodeValidateResponse(resp ValidateResponse) []byte {
-	return AppendValidateResponse(make([]byte, 0, 256+96*len(resp.Order.Items)), resp)
-}
-
-// AppendValidateResponse appends EncodeValidateResponse(resp) to b.
-func AppendValidateResponse(b []byte, resp ValidateResponse) []byte {
+	b := make([]byte, 0, 512+96*len(resp.Order.Items))
 	b = append(b, `{"order":{"items":`...)
 	if resp.Order.Items == nil {
 		b = append(b, "null"...)
@@ -133,26 +129,16 @@ func AppendValidateResponse(b []byte, resp ValidateResponse) []byte {
 // The browser module uses it to check a request the page passes in
 // before anything is sent.
 func ParseValidateRequest(body []byte) (ValidateRequest, error) {
-	req, err := parseValidateRequest(body)
-	if err != nil {
-		return ValidateRequest{}, requestBodyError(err)
-	}
-	return req, nil
-}
-
-// parseValidateRequest is ParseValidateRequest with the parser's own
-// error (the server's DecodeValidateRequest looks at its kind).
-func parseValidateRequest(body []byte) (ValidateRequest, *jsonError) {
 	var req ValidateRequest
 	v, end, err := parseJSONPrefix(body, MaxBodyBytes)
 	if err != nil {
-		return ValidateRequest{}, err
+		return ValidateRequest{}, requestBodyError(err)
 	}
 	if err := decodeValidateRequest(binder{strict: true}, &v, &req); err != nil {
-		return ValidateRequest{}, err
+		return ValidateRequest{}, requestBodyError(err)
 	}
 	if end < len(body) {
-		return ValidateRequest{}, &jsonError{kind: errJSONTrailing, offset: end}
+		return ValidateRequest{}, requestBodyError(&jsonError{kind: errJSONTrailing, offset: end})
 	}
 	return req, nil
 }
