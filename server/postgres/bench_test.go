@@ -1,11 +1,13 @@
-package postgres
+package postgres_test
 
 // Benchmarks of the lean replay path against its floor: pgbench running
-// the very same statements (the constants below) with the same
-// concurrency against the same PostgreSQL. `make bench` prints the ratio.
+// the very same statements (postgres.Statements) with the same
+// concurrency against the same PostgreSQL, on a fresh migrated database
+// (pgtest). `make bench` prints the ratio.
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
+	"github.com/onecharge/onecharge/server/postgres"
+	"github.com/onecharge/onecharge/server/postgres/pgtest"
 	"github.com/onecharge/onecharge/shared/checkout"
 )
 
@@ -27,7 +31,7 @@ const benchClients = 4
 // replayFixture is one issued key with its PaymentIntent, replayed by
 // every client: the hot-key case of many retries of one checkout.
 type replayFixture struct {
-	db   *DB
+	db   *postgres.DB
 	url  string
 	rec  checkoutsvc.KeyRecord
 	cart []checkout.Item
@@ -35,12 +39,12 @@ type replayFixture struct {
 }
 
 func newReplayFixture(b *testing.B) *replayFixture {
-	raw := os.Getenv("TEST_DATABASE_URL")
-	if raw == "" {
+	if os.Getenv(pgtest.EnvURL) == "" {
 		b.Fatal("TEST_DATABASE_URL is not set: run make bench, which starts a throwaway PostgreSQL cluster")
 	}
+	raw := pgtest.URL(b) // a fresh copy of the migrated template
 	ctx := context.Background()
-	db, err := Open(ctx, Config{URL: raw, MaxConns: benchClients})
+	db, err := postgres.Open(ctx, postgres.Config{URL: raw, MaxConns: benchClients})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,22 +96,23 @@ func BenchmarkReplayPathFloorPgbench(b *testing.B) {
 	if err != nil {
 		b.Fatal("pgbench not found: install the Debian package postgresql (make test does)")
 	}
-	items, _ := jsonArray(f.rec.Items)
-	cart, _ := jsonArray(f.cart)
+	items, _ := json.Marshal(f.rec.Items)
+	cart, _ := json.Marshal(f.cart)
 	args := map[string]string{
 		"ids": "{mug}", "key": f.rec.Key,
 		// sqlReplayKey's $1..$12
 		"p1": f.rec.Key, "p2": f.rec.UserID, "p3": string(f.rec.PaymentMethod), "p4": f.rec.PaymentIntentID,
 		"p5": f.rec.PIStatus, "p6": strconv.FormatInt(f.rec.PIAmount, 10), "p7": f.rec.PICurrency,
-		"p8": strconv.FormatInt(f.rec.Amount, 10), "p9": f.rec.Currency, "p10": items,
-		"p11": f.now.Format(time.RFC3339Nano), "p12": cart,
+		"p8": strconv.FormatInt(f.rec.Amount, 10), "p9": f.rec.Currency, "p10": string(items),
+		"p11": f.now.Format(time.RFC3339Nano), "p12": string(cart),
 	}
+	sql := postgres.Statements()
 	script := strings.Join([]string{
 		`\startpipeline`,
-		pgbenchSQL(sqlProductsByID, "ids"),
-		pgbenchSQL(sqlKeyByID, "key"),
+		pgbenchSQL(sql.ProductsByID, "ids"),
+		pgbenchSQL(sql.KeyByID, "key"),
 		`\endpipeline`,
-		pgbenchSQL(sqlReplayKey, "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12"),
+		pgbenchSQL(sql.ReplayKey, "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12"),
 	}, "\n") + "\n"
 	file := filepath.Join(b.TempDir(), "replay.sql")
 	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
