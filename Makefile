@@ -4,7 +4,7 @@ GO    ?= go
 PORT  ?= 8080
 GOROOT_WASM := $(shell $(GO) env GOROOT)/lib/wasm
 
-.PHONY: all build server wasm run test vet bench clean
+.PHONY: all build server wasm run test vet bench soak clean
 
 all: build
 
@@ -32,6 +32,13 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# The model-based randomized test (server/modeltest) for SOAK on each store
+# (memory, then PostgreSQL): make soak SOAK=30m. It prints how many checks
+# and steps ran; a failure prints the shrunk sequence and how to replay it.
+SOAK ?= 5m
+soak:
+	ONECHARGE_SOAK=$(SOAK) scripts/with-postgres.sh $(GO) test -count=1 -v -timeout 0 -run '^TestModel$$' ./server/modeltest/
 
 clean:
 	rm -rf bin web/onecharge.wasm web/wasm_exec.js
