@@ -819,6 +819,6 @@ func (w *world) probeOrders(t *rapid.T) {
 	rep := send(s.http, "GET", w.env.URL+"/api/orders/"+id, nil, nil)
 	w.logf("%s GET /api/orders/%s → %s", s.name, id, rep)
 	if rep.Err != nil || rep.Status != http.StatusNotFound {
-		w.fatalf("I6: %s GET /api/orders/%s (not theirs) → %s %s, want 404", s.name, id, rep, rep.Body)
+		w.fatalf("I6 / section 4: %s GET /api/orders/%s (not theirs, or malformed) → %s %s, want 404", s.name, id, rep, rep.Body)
 	}
 }

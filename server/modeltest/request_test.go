@@ -14,12 +14,13 @@ import (
 )
 
 // userState is everything of one user that a request could write: their
-// cart rows, their key rows, their PaymentIntents and Checkout Sessions at
-// Stripe.
+// cart rows, key rows and orders, their PaymentIntents and Checkout
+// Sessions at Stripe.
 type userState struct {
 	cartRows int
 	cart     string
 	keys     map[string]string
+	orders   map[string]string
 	intents  map[string]string
 	sessions map[string]string
 }
@@ -32,7 +33,7 @@ func (a userState) diff(b userState) string {
 	for _, part := range []struct {
 		name string
 		x, y map[string]string
-	}{{"key", a.keys, b.keys}, {"PaymentIntent", a.intents, b.intents}, {"Checkout Session", a.sessions, b.sessions}} {
+	}{{"key", a.keys, b.keys}, {"order", a.orders, b.orders}, {"PaymentIntent", a.intents, b.intents}, {"Checkout Session", a.sessions, b.sessions}} {
 		ids := slices.Sorted(maps.Keys(part.x))
 		for id := range part.y {
 			if _, ok := part.x[id]; !ok {
@@ -58,7 +59,7 @@ func (w *world) states() map[*shopper]userState {
 	}
 	out := map[*shopper]userState{}
 	for _, sh := range w.shoppers {
-		st := userState{keys: map[string]string{}, intents: map[string]string{}, sessions: map[string]string{}}
+		st := userState{keys: map[string]string{}, orders: map[string]string{}, intents: map[string]string{}, sessions: map[string]string{}}
 		if st.cartRows, st.cart, err = w.insp.Cart(w.ctx, sh.userID); err != nil {
 			w.fatalf("inspect cart: %v", err)
 		}
@@ -67,6 +68,15 @@ func (w *world) states() map[*shopper]userState {
 	for k, r := range keys {
 		if sh := w.byUser[r.UserID]; sh != nil {
 			out[sh].keys[k] = r.Row
+		}
+	}
+	orders, err := w.insp.Orders(w.ctx)
+	if err != nil {
+		w.fatalf("inspect orders: %v", err)
+	}
+	for _, o := range orders {
+		if sh := w.byUser[o.UserID]; sh != nil {
+			out[sh].orders[o.ID] = fmt.Sprintf("%+v", o)
 		}
 	}
 	for _, p := range w.paymentIntents() {
