@@ -15,6 +15,7 @@ require (
 	github.com/stripe/stripe-go/v76 v76.25.0
 	github.com/syumai/workers v0.33.0
 	golang.org/x/sync v0.23.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -91,10 +91,11 @@ type Store interface {
 	// next request re-reads it from Stripe (the failed call may have
 	// changed it).
 	ReleaseKey(ctx context.Context, key, token string, stale bool) error
-	// SetPending stores order as the key's pending order, when token still
-	// holds the key (else ErrLeaseLost): the request is about to ask
-	// Stripe for its amount.
-	SetPending(ctx context.Context, key, token string, order checkout.Order) error
+	// SetPending stores order as the key's pending order (nil clears it),
+	// when token still holds the key (else ErrLeaseLost): the request is
+	// about to ask Stripe for its amount, or puts back the pending order
+	// it found when Stripe refused.
+	SetPending(ctx context.Context, key, token string, order *checkout.Order) error
 	// MarkStale forgets when the key's PaymentIntent was last synced,
 	// whoever holds the key: a request that lost its lease after a Stripe
 	// call that may have landed uses it to make its successor re-read.

@@ -378,14 +378,20 @@ func (v *validation) sync(ctx context.Context, rec KeyRecord, resync bool) (KeyR
 		// Updates set absolute values, so repeating one is harmless. The
 		// order is kept as pending first: if the update lands and its
 		// answer is lost, a payment of that amount still finds its order.
-		if err := s.Store.SetPending(ctx, rec.Key, rec.LockToken, v.order); err != nil {
+		order := v.order
+		if err := s.Store.SetPending(ctx, rec.Key, rec.LockToken, &order); err != nil {
 			return KeyRecord{}, v.recordFailed(ctx, h, rec, err, false)
 		}
 		updated, err := s.updateIntent(h.ctx, h, pi.ID, v.order)
 		if errors.Is(err, ErrUnexpectedState) {
-			// Stripe refused: the intent moved on (paid, processing, canceled).
+			// Stripe refused: the intent moved on (paid, processing,
+			// canceled), and the update was not applied: the pending order
+			// goes back to what it was, so that a refusal writes nothing.
 			fresh, getErr := s.getIntent(h.ctx, h, pi.ID)
-			if getErr == nil {
+			if getErr == nil && (Completed(fresh.Status) || fresh.Status == StatusCanceled) {
+				if err := s.Store.SetPending(ctx, rec.Key, rec.LockToken, rec.Pending); err != nil {
+					return KeyRecord{}, v.recordFailed(ctx, h, rec, err, false)
+				}
 				if done, err := v.settled(ctx, h, rec, fresh); done {
 					return KeyRecord{}, err
 				}

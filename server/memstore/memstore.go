@@ -392,15 +392,18 @@ func (s *Store) ReleaseKey(ctx context.Context, key, token string, stale bool) e
 }
 
 // SetPending stores the pending order of a key token holds.
-func (s *Store) SetPending(ctx context.Context, key, token string, order checkout.Order) error {
+func (s *Store) SetPending(ctx context.Context, key, token string, order *checkout.Order) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	row, ok := s.keys[key]
 	if !ok || token == "" || row.LockToken != token {
 		return checkoutsvc.ErrLeaseLost
 	}
-	p := copyOrder(order)
-	row.Pending = &p
+	row.Pending = nil
+	if order != nil {
+		p := copyOrder(*order)
+		row.Pending = &p
+	}
 	return nil
 }
 

@@ -481,13 +481,19 @@ update idempotency_keys
 
 // SetPending stores the pending order of a key token holds: one
 // statement, fenced by the token.
-func (db *DB) SetPending(ctx context.Context, key, token string, order checkout.Order) error {
-	items, err := jsonArray(order.Items)
-	if err != nil {
-		return err
+func (db *DB) SetPending(ctx context.Context, key, token string, order *checkout.Order) error {
+	var items *string
+	var amount *int64
+	var currency *string
+	if order != nil {
+		s, err := jsonArray(order.Items)
+		if err != nil {
+			return err
+		}
+		items, amount, currency = &s, &order.Amount, &order.Currency
 	}
 	tag, err := db.pool.Exec(ctx, `update idempotency_keys set pending_items = $3::jsonb, pending_amount = $4, pending_currency = $5
- where key = $1 and lock_token = $2`, key, token, items, order.Amount, order.Currency)
+ where key = $1 and lock_token = $2`, key, token, items, amount, currency)
 	if err != nil {
 		return translate("set pending order", err)
 	}

@@ -148,7 +148,7 @@ func lock(t *testing.T, st checkoutsvc.Store, user, key, token string, until tim
 		})
 	require.NoError(t, err)
 	if pending != nil {
-		require.NoError(t, st.SetPending(context.Background(), key, token, *pending))
+		require.NoError(t, st.SetPending(context.Background(), key, token, pending))
 	}
 	return getKey(t, st, key)
 }
@@ -398,12 +398,15 @@ func (s suite) testClaimKey(t *testing.T) {
 		assert.Equal(t, cart, getCart(t, st, user), "the cart waits for the outcome")
 
 		// The holder stores its pending order before an update.
-		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", order3200))
+		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", &order3200))
 		want.Pending = &order3200
 		assert.Equal(t, want, getKey(t, st, rec.Key))
-		assert.ErrorIs(t, st.SetPending(ctx, rec.Key, "tok-other", order5000), checkoutsvc.ErrLeaseLost, "only the holder")
-		assert.ErrorIs(t, st.SetPending(ctx, newKey(t), "tok-lock", order5000), checkoutsvc.ErrLeaseLost)
+		assert.ErrorIs(t, st.SetPending(ctx, rec.Key, "tok-other", &order5000), checkoutsvc.ErrLeaseLost, "only the holder")
+		assert.ErrorIs(t, st.SetPending(ctx, newKey(t), "tok-lock", &order5000), checkoutsvc.ErrLeaseLost)
 		assert.Equal(t, want, getKey(t, st, rec.Key))
+		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", nil))
+		assert.Nil(t, getKey(t, st, rec.Key).Pending, "nil clears it")
+		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", &order3200))
 
 		// A later lease keeps the stored pending order.
 		lock(t, st, user, rec.Key, "tok-2", t2, nil, t2)
