@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -167,10 +168,10 @@ type world struct {
 	nextChain int
 	piOwner   map[string]*shopper // PaymentIntent id → the shopper it was answered to
 	sessions  map[string]*sessionModel
-	nonceKey  map[string]string    // user+nonce → the key it was first answered
-	killedAt  map[string]time.Time // key (or user+nonce) → when a request holding it died
-	lastKeys  map[string]keyRow    // I5: each key row as last seen
-	lastOrder map[string]string    // I5: each order's status as last seen by its owner
+	nonceKey  map[string]nonceBinding // user+nonce → the key it is bound to
+	killedAt  map[string]time.Time    // key (or user+nonce) → when a request holding it died
+	lastKeys  map[string]keyRow       // I5: each key row as last seen
+	lastOrder map[string]string       // I5: each order's status as last seen by its owner
 	open3DS   []challenge
 	seq       map[string]int // id → order in which the model learned it
 }
@@ -204,7 +205,7 @@ func newWorld(rt *rapid.T, store string, st *stats) *world {
 	w := &world{
 		t: rt, store: store, st: st, env: env, gw: gw, ctx: context.Background(),
 		byUser: map[string]*shopper{}, keyOwner: map[string]*shopper{}, keyChain: map[string]int{},
-		piOwner: map[string]*shopper{}, sessions: map[string]*sessionModel{}, nonceKey: map[string]string{},
+		piOwner: map[string]*shopper{}, sessions: map[string]*sessionModel{}, nonceKey: map[string]nonceBinding{},
 		killedAt: map[string]time.Time{}, lastKeys: map[string]keyRow{}, lastOrder: map[string]string{}, seq: map[string]int{},
 	}
 	w.relay = newRelay(env.URL+"/api/stripe/webhook", env.Sim.WebhookSecret())
@@ -225,7 +226,12 @@ func newWorld(rt *rapid.T, store string, st *stats) *world {
 		w.insp = newMemInspector(env.Store.(*memstore.Store))
 	}
 	if featureListEndpoint {
-		gwc, err := stripepay.New(stripepay.Config{SecretKey: simSecretKey(env), APIBase: env.URL + "/_stripe", MaxNetworkRetries: -1})
+		// The checks list through their own, fault-free mount of the
+		// simulator: a fault armed for the server is neither tripped over
+		// nor consumed by a check.
+		inspect := httptest.NewServer(env.Sim.Unfaulted())
+		rt.Cleanup(inspect.Close)
+		gwc, err := stripepay.New(stripepay.Config{SecretKey: simSecretKey(env), APIBase: inspect.URL, MaxNetworkRetries: -1})
 		if err != nil {
 			rt.Fatal(err)
 		}

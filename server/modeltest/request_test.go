@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/onecharge/onecharge/server/stripepay"
 	"github.com/onecharge/onecharge/shared/checkout"
@@ -226,8 +227,8 @@ func (w *world) postValidate(v validation, pre preState, rep reply) {
 	}
 	// The first-call nonce: a repeat answers as if it had sent the key.
 	if featureNonce && v.key == "" && v.nonce != "" {
-		if k, ok := w.nonceKey[sh(v)+v.nonce]; ok && k != resp.IdempotencyKey && w.stillValid(v, k) {
-			w.fatalf("rule 3: %s: a repeat of nonce %s answered key %s, not its key %s", v, v.nonce, short(resp.IdempotencyKey), short(k))
+		if b, ok := w.nonceBound(v); ok && b.key != resp.IdempotencyKey && w.stillValid(v, b.key) {
+			w.fatalf("rule 3: %s: a repeat of nonce %s answered key %s, not its key %s", v, v.nonce, short(resp.IdempotencyKey), short(b.key))
 		}
 	}
 }
@@ -235,11 +236,27 @@ func (w *world) postValidate(v validation, pre preState, rep reply) {
 func sh(v validation) string { return v.tab.sh.userID + "\x00" }
 
 // stillValid reports whether key k (bound to v's nonce) would be answered
-// as it is: its PaymentIntent payable, the same method, not expired.
+// as it is: its PaymentIntent payable, the same method.
 func (w *world) stillValid(v validation, k string) bool {
 	p, ok := w.piOfKey(k)
-	return ok && payable(p.Status) && p.Metadata["payment_method"] == string(v.method) &&
-		w.env.Clock.Now().Sub(v.tab.nonceAt) < keyTTL
+	return ok && payable(p.Status) && p.Metadata["payment_method"] == string(v.method)
+}
+
+// nonceBinding is the key a first-call nonce was bound to, and when.
+type nonceBinding struct {
+	key string
+	at  time.Time
+}
+
+// nonceBound returns the binding of v's nonce while it holds: the server
+// honours a nonce for KEY_TTL (rule 3); after that the same nonce starts
+// a new checkout.
+func (w *world) nonceBound(v validation) (nonceBinding, bool) {
+	b, ok := w.nonceKey[sh(v)+v.nonce]
+	if !ok || w.env.Clock.Now().Sub(b.at) > keyTTL {
+		return nonceBinding{}, false
+	}
+	return b, true
 }
 
 func (w *world) userName(id string) string {
@@ -292,8 +309,8 @@ func (w *world) observe(v validation, rep reply, batch *int) {
 		w.piOwner[resp.PaymentIntent.ID] = s
 	}
 	if v.key == "" && v.nonce != "" {
-		if _, ok := w.nonceKey[sh(v)+v.nonce]; !ok {
-			w.nonceKey[sh(v)+v.nonce] = k
+		if _, ok := w.nonceBound(v); !ok {
+			w.nonceKey[sh(v)+v.nonce] = nonceBinding{key: k, at: w.env.Clock.Now()}
 		}
 	}
 	if tb.kf == nil {
@@ -314,8 +331,8 @@ func (w *world) chainFor(v validation, batch *int) int {
 		}
 	}
 	if featureNonce && v.key == "" && v.nonce != "" {
-		if k, ok := w.nonceKey[sh(v)+v.nonce]; ok {
-			return w.keyChain[k]
+		if b, ok := w.nonceBound(v); ok {
+			return w.keyChain[b.key]
 		}
 	}
 	if batch != nil && (v.key != "" || (featureNonce && v.nonce != "")) {

@@ -110,6 +110,11 @@ func send(c *http.Client, method, rawURL string, body []byte, header map[string]
 	if err != nil {
 		return reply{Err: err}
 	}
+	// Go's transport resends a request whose connection dropped when it
+	// is "replayable", which a body it can rewind and an Idempotency-Key
+	// header make it: the model would then see the retry's answer for the
+	// killed request. A browser does not resend; neither do the shoppers.
+	req.GetBody = nil
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
