@@ -175,10 +175,7 @@ func (w *world) postValidate(v validation, pre preState, rep reply) {
 	// Rule 7: with nothing else in flight, request_in_progress means a lock
 	// left by a request that died; it must not outlive liveness.
 	if rep.Status == http.StatusConflict && rep.code() == checkout.CodeRequestInProgress {
-		t0, ok := w.killedAt[v.key]
-		if v.key == "" {
-			t0, ok = w.killedAt[sh(v)+v.nonce]
-		}
+		t0, ok := w.lastKill(v)
 		now := w.env.Clock.Now()
 		if !ok || now.Sub(t0) >= liveness {
 			since := "no request holding it died"
@@ -234,6 +231,41 @@ func (w *world) postValidate(v validation, pre preState, rep reply) {
 }
 
 func sh(v validation) string { return v.tab.sh.userID + "\x00" }
+
+// lastKill is when a request died holding the key v speaks for, as the
+// server resolves it: the key sent or the one its nonce is bound to, or
+// any successor of those in the same checkout (rotation aliases lead the
+// server there), or v's own nonce before any key was bound.
+func (w *world) lastKill(v validation) (time.Time, bool) {
+	var t0 time.Time
+	found := false
+	take := func(t time.Time) {
+		if !found || t.After(t0) {
+			t0, found = t, true
+		}
+	}
+	if t, ok := w.killedAt[sh(v)+v.nonce]; ok && v.key == "" {
+		take(t)
+	}
+	keys := map[string]bool{}
+	if v.key != "" {
+		keys[v.key] = true
+	} else if b, ok := w.nonceBound(v); ok {
+		keys[b.key] = true
+	}
+	chains := map[int]bool{}
+	for k := range keys {
+		if c := w.keyChain[k]; c != 0 && w.keyOwner[k] == v.tab.sh {
+			chains[c] = true
+		}
+	}
+	for k, t := range w.killedAt {
+		if keys[k] || chains[w.keyChain[k]] {
+			take(t)
+		}
+	}
+	return t0, found
+}
 
 // stillValid reports whether key k (bound to v's nonce) would be answered
 // as it is: its PaymentIntent payable, the same method.
