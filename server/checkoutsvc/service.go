@@ -368,7 +368,9 @@ func (v *validation) sync(ctx context.Context, rec KeyRecord, resync bool) (KeyR
 		pi = PaymentIntent{ID: rec.PaymentIntentID, ClientSecret: rec.ClientSecret, Status: rec.PIStatus, Amount: rec.PIAmount, Currency: rec.PICurrency}
 	}
 	if err != nil {
-		return KeyRecord{}, v.fail(ctx, h, rec, err, rec.PaymentIntentID != "")
+		// A create or a read that failed changed nothing we rely on: a
+		// repeated create replays Stripe's first answer.
+		return KeyRecord{}, v.fail(ctx, h, rec, err, false)
 	}
 	if done, err := v.settled(ctx, h, rec, pi); done {
 		return KeyRecord{}, err
@@ -448,7 +450,7 @@ func (v *validation) settled(ctx context.Context, h *hold, rec KeyRecord, pi Pay
 func (v *validation) fail(ctx context.Context, h *hold, rec KeyRecord, err error, stale bool) error {
 	s := v.s
 	if h.lost() {
-		if stale {
+		if stale && !errors.Is(err, ErrLeaseLost) { // the call was made and may have landed
 			s.markStale(ctx, rec.Key)
 			return &checkout.Error{Code: checkout.CodePaymentUnavailable, Message: checkout.MessagePaymentUnavailable}
 		}
