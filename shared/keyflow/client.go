@@ -47,6 +47,16 @@ type Client struct {
 	Now func() time.Time
 	// Log, when set, receives one line for every retry, rotation and clear.
 	Log func(msg string)
+	// Locker, when set, serializes validations with the other Clients that
+	// share the Store (the other tabs of the origin): it is taken after
+	// this Client's own turn, before the stored key is read, and released
+	// once the response's key is stored. When nil, or when it fails, only
+	// this Client's validations take turns.
+	Locker Locker
+	// Nonce returns a fresh nonce for a first validation's Idempotency-Key
+	// header (default NewNonce; a result that is not a valid nonce is
+	// replaced by NewNonce's).
+	Nonce func() string
 
 	store     Store
 	transport Transport
@@ -73,35 +83,43 @@ func New(store Store, transport Transport) *Client {
 // ValidateCartItems validates an order with the server (POST
 // {BaseURL}/api/orders/validate) following CONTRACT.md section 6:
 //
-//  1. The stored key is sent, if there is one; req.IdempotencyKey is ignored.
+//  0. Validations take turns: those of this Client, and, through Locker,
+//     those of every Client sharing the Store. The stored key is read once
+//     the turn is held.
+//  1. The stored key is sent, if there is one; req.IdempotencyKey is
+//     ignored. A validation without a key (for CARD and CARD_TEST) sends a
+//     fresh nonce in the Idempotency-Key header instead, the same on each
+//     of its retries, so that the server answers a retry whose first
+//     response was lost with the key and PaymentIntent it already issued.
 //  2. Network errors, 5xx and 409 request_in_progress are retried with the
 //     same key, honouring Retry-After, up to MaxAttempts requests.
 //  3. For CARD and CARD_TEST the response's key is stored, replacing a
 //     different one (rotation). CASH_ON_DELIVERY leaves the store alone.
 //  4. On 409 payment_already_completed the key is cleared and the
-//     validation is sent once more without a key (with its own transient
-//     retries); if that fails too, its error is returned.
+//     validation is sent once more without a key, as a new first
+//     validation (a new nonce, its own transient retries); if that fails
+//     too, its error is returned.
 //  5. Every error is a *Rejection.
 //
 // A request that breaks the server's own rules (checkout's Validate) is
 // rejected without a request, with the code and status the server would
 // answer.
 //
-// Validations of one Client run one at a time: a second call waits for the
-// first to finish (or for its ctx to end), so that a double-clicked "Pay"
-// button sends the key the first call stored instead of starting a second
-// checkout session with a second PaymentIntent.
+// Validations run one at a time: a second call waits for the first to
+// finish (or for its ctx to end), so that a double-clicked "Pay" button, or
+// two tabs checking out at once, send the key the first call stored
+// instead of starting a second checkout session with a second
+// PaymentIntent.
 func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
 	req.IdempotencyKey = ""
 	if err := req.Validate(); err != nil {
 		return checkout.ValidateResponse{}, localRejection(err)
 	}
-	select {
-	case c.turn <- struct{}{}:
-		defer func() { <-c.turn }()
-	case <-ctx.Done():
-		return checkout.ValidateResponse{}, canceledRejection(ctx.Err())
+	unlock, err := c.lock(ctx)
+	if err != nil {
+		return checkout.ValidateResponse{}, err
 	}
+	defer unlock()
 	req.IdempotencyKey = c.sendableKey()
 	resp, err := c.send(ctx, req)
 	if rej, ok := errors.AsType[*Rejection](err); ok && rej.Kind == KindAlreadyCompleted {
@@ -153,7 +171,8 @@ func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateRes
 }
 
 // send posts req until it gets an answer that is not transient or runs out
-// of attempts.
+// of attempts. Without a key (for a method that uses keys) it sends a fresh
+// nonce, the same on every attempt.
 func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
 	var zero checkout.ValidateResponse
 	httpReq := Request{
@@ -161,6 +180,9 @@ func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checko
 		URL:    strings.TrimRight(c.BaseURL, "/") + ValidatePath,
 		Header: map[string]string{"Content-Type": "application/json", "Accept": "application/json"},
 		Body:   checkout.EncodeValidateRequest(req),
+	}
+	if req.IdempotencyKey == "" && req.PaymentMethod.UsesKey() {
+		httpReq.Header[NonceHeader] = c.nonce()
 	}
 	maxAttempts := c.MaxAttempts
 	if maxAttempts < 1 {

@@ -42,9 +42,24 @@
 // the server would reject with 400 or 422 is rejected locally with the
 // same code and status.
 //
+// # First validations
+//
+// A validation without a key (CARD and CARD_TEST) carries a fresh random
+// nonce in its Idempotency-Key header, the same on each of its retries
+// (rule 3 of CONTRACT.md section 5): when the server issued a key but the
+// response was lost, the retry gets that key and its PaymentIntent instead
+// of a second checkout. The retry after payment_already_completed is a new
+// first validation, with a new nonce. Client.Nonce is the nonce source
+// (tests make it deterministic; the browser draws from
+// crypto.getRandomValues).
+//
 // # Concurrency
 //
 // Validations of one Client take turns: a double-clicked "Pay" button sends
 // the key the first validation stored instead of starting a second session
-// (and a second PaymentIntent) without a key.
+// (and a second PaymentIntent) without a key. With a Locker shared by
+// several Clients on one Store (the browser's tabs, through the Web Locks
+// API), their validations take turns too; each reads the stored key only
+// once it holds the lock, so two tabs checking out at once, or both
+// learning payment_already_completed, make one checkout.
 package keyflow
