@@ -115,59 +115,71 @@ func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateReq
 	if err := req.Validate(); err != nil {
 		return checkout.ValidateResponse{}, localRejection(err)
 	}
-	unlock, err := c.lock(ctx)
+	unlock, board, err := c.lock(ctx)
 	if err != nil {
 		return checkout.ValidateResponse{}, err
 	}
 	defer unlock()
-	req.IdempotencyKey = c.sendableKey()
+	var wrote bool // whether this validation changed the stored key
+	req.IdempotencyKey, wrote = c.sendableKey()
+	if board != nil && req.IdempotencyKey == "" {
+		req.IdempotencyKey = c.postedKey(ctx, board)
+	}
 	resp, err := c.send(ctx, req)
 	if rej, ok := errors.AsType[*Rejection](err); ok && rej.Kind == KindAlreadyCompleted {
 		c.log("onecharge: payment already completed for the stored key; clearing it and starting a new checkout")
 		c.store.Clear()
+		wrote = true
 		req.IdempotencyKey = ""
 		resp, err = c.send(ctx, req)
+	}
+	if err == nil && c.remember(req.PaymentMethod, resp) {
+		wrote = true
+	}
+	if board != nil && wrote {
+		c.post(ctx, board) // holding the lock: the next holder sees it
 	}
 	if err != nil {
 		return checkout.ValidateResponse{}, err
 	}
-	c.remember(req.PaymentMethod, resp)
 	return resp, nil
 }
 
 // sendableKey returns the stored key, or "" when there is none or it is
-// malformed (then it is cleared: the server would reject every request
-// carrying it with 400).
-func (c *Client) sendableKey() string {
+// malformed (then it is cleared, and cleared is true: the server would
+// reject every request carrying it with 400).
+func (c *Client) sendableKey() (key string, cleared bool) {
 	key, ok := c.store.Get()
 	if !ok || key == "" {
-		return ""
+		return "", false
 	}
 	if _, err := checkout.ParseKey(key); err != nil {
 		c.log("onecharge: dropping malformed stored idempotency key: " + err.Error())
 		c.store.Clear()
-		return ""
+		return "", true
 	}
-	return key
+	return key, false
 }
 
-// remember stores the key of a successful CARD or CARD_TEST validation.
-func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateResponse) {
+// remember stores the key of a successful CARD or CARD_TEST validation
+// and reports whether that changed the stored key.
+func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateResponse) bool {
 	method := resp.PaymentMethod
 	if method == "" {
 		method = sent
 	}
 	if !method.UsesKey() || resp.IdempotencyKey == "" {
-		return
+		return false
 	}
 	old, ok := c.store.Get()
 	if ok && old == resp.IdempotencyKey {
-		return
+		return false
 	}
 	if ok {
 		c.log("onecharge: the server rotated the idempotency key")
 	}
 	c.store.Set(resp.IdempotencyKey)
+	return true
 }
 
 // send posts req until it gets an answer that is not transient or runs out
@@ -322,7 +334,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // PaymentSucceeded ends the checkout after a direct (non-redirect) payment
 // succeeded: the key is cleared, so the next validation starts a new one.
-func (c *Client) PaymentSucceeded() { c.store.Clear() }
+func (c *Client) PaymentSucceeded() { c.ClearKey() }
 
 // HandleRedirectReturn inspects the URL a redirect-based confirmation
 // returned to (for example after 3-D Secure). When its query carries
@@ -333,7 +345,7 @@ func (c *Client) HandleRedirectReturn(rawURL string) bool {
 	if !ok || !succeeded {
 		return false
 	}
-	c.store.Clear()
+	c.ClearKey()
 	return true
 }
 
@@ -347,8 +359,12 @@ func (c *Client) SetKey(key string) error {
 		return err
 	}
 	c.store.Set(key)
+	c.posted(key)
 	return nil
 }
 
 // ClearKey removes the stored key.
-func (c *Client) ClearKey() { c.store.Clear() }
+func (c *Client) ClearKey() {
+	c.store.Clear()
+	c.posted("")
+}

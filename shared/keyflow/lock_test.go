@@ -484,3 +484,231 @@ func TestWaitingForLockHonoursContext(t *testing.T) {
 		t.Error("the lock is still held")
 	}
 }
+
+// boardLocker is a chanLocker with a Board: the lock manager of a browser,
+// consistent across tabs where their localStorage is not.
+type boardLocker struct {
+	*chanLocker
+	mu     sync.Mutex
+	posts  []string
+	reads  int
+	latest func() (string, bool) // overrides the posts when set
+}
+
+func newBoardLocker() *boardLocker { return &boardLocker{chanLocker: newChanLocker()} }
+
+func (b *boardLocker) Post(_ context.Context, key string) error {
+	b.events.add("post " + key)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.posts = append(b.posts, key)
+	return nil
+}
+
+func (b *boardLocker) Latest(context.Context) (string, bool) {
+	b.events.add("latest")
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reads++
+	if b.latest != nil {
+		return b.latest()
+	}
+	if len(b.posts) == 0 {
+		return "", false
+	}
+	return b.posts[len(b.posts)-1], true
+}
+
+func (b *boardLocker) state() (posts []string, reads int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.posts...), b.reads
+}
+
+// TestBoardBridgesStaleStorage: tab B takes the lock right after tab A
+// stored a key, but B's storage does not show it yet (each Client has its
+// own MemoryStore: the stalest view). With the Board, B sends the key A
+// posted: one checkout. Without it, B starts a second one.
+func TestBoardBridgesStaleStorage(t *testing.T) {
+	first := "ik_" + strings.Repeat("1", 32)
+	for _, withBoard := range []bool{true, false} {
+		t.Run("Board="+strconv.FormatBool(withBoard), func(t *testing.T) {
+			server := newFakeServer()
+			close(server.gate)
+			board := newBoardLocker()
+			var storeA, storeB keyflow.MemoryStore
+			a, b := keyflow.New(&storeA, server), keyflow.New(&storeB, server)
+			a.Locker, b.Locker = board, board
+			if !withBoard {
+				a.Locker, b.Locker = board.chanLocker, board.chanLocker
+			}
+			for _, c := range []*keyflow.Client{a, b} {
+				if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, _, checkouts := server.state()
+			if !withBoard {
+				if checkouts != 2 {
+					t.Errorf("without the Board: %d checkouts, want 2 (the race the Board closes)", checkouts)
+				}
+				return
+			}
+			if want := []string{"", first}; checkouts != 1 || !reflect.DeepEqual(server.keys, want) {
+				t.Errorf("%d checkouts, keys sent %q; want 1 and %q", checkouts, server.keys, want)
+			}
+			if k, _ := storeB.Get(); k != first {
+				t.Errorf("B stored %q, want %q", k, first)
+			}
+			posts, _ := board.state()
+			if want := []string{first, first}; !reflect.DeepEqual(posts, want) {
+				t.Errorf("posts %q, want %q (A's new key, then B's store catching up)", posts, want)
+			}
+		})
+	}
+}
+
+// TestBoardOrder: the Board is read after the lock is taken and the Store
+// found empty, and the new key is posted before the lock is released.
+func TestBoardOrder(t *testing.T) {
+	events := &eventLog{}
+	store := &loggedStore{events: events}
+	board := newBoardLocker()
+	board.events = events
+	c := keyflow.New(store, loggedTransport{&fakeTransport{steps: []step{ok(checkout.MethodCard, keyA)}}, events})
+	c.Locker = board
+	if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"lock", "get", "latest", "request", "get", "set", "get", "post " + keyA, "unlock"}
+	if got := events.list(); !reflect.DeepEqual(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+
+	// With a key in the Store, the Board is not read; nothing changed,
+	// nothing is posted.
+	events.events = nil
+	c = keyflow.New(store, loggedTransport{&fakeTransport{steps: []step{ok(checkout.MethodCard, keyA)}}, events})
+	c.Locker = board
+	if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"lock", "get", "request", "get", "unlock"}
+	if got := events.list(); !reflect.DeepEqual(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+}
+
+// TestBoardPosts: what each change of the key posts, and when nothing is
+// posted.
+func TestBoardPosts(t *testing.T) {
+	card := checkout.MethodCard
+	tests := []struct {
+		name   string
+		stored string
+		steps  []step
+		posts  []string
+	}{
+		{"NewKey", "", []step{ok(card, keyA)}, []string{keyA}},
+		{"Rotation", keyA, []step{ok(card, keyB)}, []string{keyB}},
+		{"SameKey", keyA, []step{ok(card, keyA)}, nil},
+		{"AlreadyCompleted", keyA, []step{fail(409, checkout.CodePaymentAlreadyCompleted, nil), ok(card, keyB)}, []string{keyB}},
+		{"AlreadyCompletedTwice", keyA, []step{fail(409, checkout.CodePaymentAlreadyCompleted, nil), fail(409, checkout.CodePaymentAlreadyCompleted, nil)}, []string{""}},
+		{"Failed", keyA, []step{fail(422, checkout.CodeInvalidItems, nil)}, nil},
+		{"MalformedDropped", "garbage", []step{fail(422, checkout.CodeInvalidItems, nil)}, []string{""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.stored, tt.steps...)
+			board := newBoardLocker()
+			h.client.Locker = board
+			h.client.ValidateCartItems(context.Background(), request(checkout.MethodCard))
+			if posts, _ := board.state(); !reflect.DeepEqual(posts, tt.posts) {
+				t.Errorf("posts %q, want %q", posts, tt.posts)
+			}
+		})
+	}
+
+	t.Run("OutsideValidations", func(t *testing.T) {
+		h := newHarness(t, "")
+		board := newBoardLocker()
+		h.client.Locker = board
+		wait := func(n int) []string {
+			t.Helper()
+			var posts []string
+			waitUntil(t, strconv.Itoa(n)+" posts", func() bool { posts, _ = board.state(); return len(posts) == n })
+			return posts
+		}
+		h.client.SetKey(keyA)
+		wait(1)
+		h.client.ClearKey()
+		wait(2)
+		h.client.SetKey(keyB)
+		wait(3)
+		h.client.PaymentSucceeded()
+		wait(4)
+		h.client.SetKey(keyA)
+		wait(5)
+		h.client.HandleRedirectReturn("/?redirect_status=failed") // keeps the key: no post
+		h.client.HandleRedirectReturn("/?redirect_status=succeeded")
+		if posts := wait(6); !reflect.DeepEqual(posts, []string{keyA, "", keyB, "", keyA, ""}) {
+			t.Errorf("posts %q", posts)
+		}
+	})
+}
+
+// TestBoardReads: what a validation finding its Store empty does with what
+// the Board says.
+func TestBoardReads(t *testing.T) {
+	tests := []struct {
+		name   string
+		latest func() (string, bool)
+		sent   string
+	}{
+		{"Nothing", func() (string, bool) { return "", false }, ""},
+		{"Cleared", func() (string, bool) { return "", true }, ""},
+		{"Key", func() (string, bool) { return keyB, true }, keyB},
+		{"Malformed", func() (string, bool) { return "garbage", true }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "", ok(checkout.MethodCard, keyA))
+			board := newBoardLocker()
+			board.latest = tt.latest
+			h.client.Locker = board
+			if _, err := h.client.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+				t.Fatal(err)
+			}
+			if h.tr.keys[0] != tt.sent {
+				t.Errorf("sent %q, want %q", h.tr.keys[0], tt.sent)
+			}
+			if (h.tr.nonces[0] != "") != (tt.sent == "") {
+				t.Errorf("nonce %q with key %q", h.tr.nonces[0], tt.sent)
+			}
+		})
+	}
+
+	t.Run("NotWhenTheLockFailed", func(t *testing.T) {
+		h := newHarness(t, "", ok(checkout.MethodCard, keyA))
+		board := &failingBoard{}
+		h.client.Locker = board
+		if _, err := h.client.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+			t.Fatal(err)
+		}
+		if board.latestCalls != 0 || board.postCalls != 0 {
+			t.Errorf("%d Latest, %d Post calls without the lock", board.latestCalls, board.postCalls)
+		}
+	})
+}
+
+// failingBoard is a Board whose lock always fails.
+type failingBoard struct {
+	failingLocker
+	latestCalls, postCalls int
+}
+
+func (b *failingBoard) Post(context.Context, string) error { b.postCalls++; return nil }
+func (b *failingBoard) Latest(context.Context) (string, bool) {
+	b.latestCalls++
+	return keyB, true
+}

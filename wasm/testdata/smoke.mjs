@@ -412,12 +412,14 @@ const NONCE = /^[0-9a-f]{32}$/;
 // do: one localStorage, one (fake, FIFO) navigator.locks, and one window
 // for their events.
 {
+  // One queue per name, FIFO (modes are not told apart: the module's
+  // shared locks all have names of their own).
   class FakeLocks {
     queues = new Map(); // name -> grant functions, the holder first
     requests = [];
     request(name, ...rest) {
       const callback = rest.pop();
-      this.requests.push(name);
+      this.requests.push({ name, mode: rest[0] && rest[0].mode });
       const q = this.queues.get(name) || [];
       this.queues.set(name, q);
       return new Promise((resolve, reject) => {
@@ -434,6 +436,14 @@ const NONCE = /^[0-9a-f]{32}$/;
       });
     }
     state(name) { const n = (this.queues.get(name) || []).length; return { held: Math.min(n, 1), pending: Math.max(n - 1, 0) }; }
+    async query() {
+      const held = [], pending = [];
+      for (const [name, q] of this.queues) {
+        q.forEach((_, i) => (i === 0 ? held : pending).push({ name, mode: 'exclusive', clientId: 'c' }));
+      }
+      return { held, pending };
+    }
+    posts() { return [...this.queues].filter(([n, q]) => n.startsWith(LOCK + ' posted ') && q.length).map(([n]) => n).sort(); }
   }
   const LOCK = 'onecharge:' + STORAGE_KEY;
   const window = new EventTarget();
@@ -468,17 +478,43 @@ const NONCE = /^[0-9a-f]{32}$/;
   assert.deepEqual(calls.map((c) => c.body.idempotency_key), [undefined, K1], 'B sends the key A stored');
   assert.match(calls[0].headers['Idempotency-Key'], NONCE);
   assert.equal(calls[1].headers['Idempotency-Key'], undefined);
-  assert.deepEqual(locks.requests, [LOCK, LOCK]);
+  assert.deepEqual(locks.requests.filter((r) => r.name === LOCK), [{ name: LOCK, mode: 'exclusive' }, { name: LOCK, mode: 'exclusive' }]);
   assert.deepEqual(locks.state(LOCK), { held: 0, pending: 0 }, 'both released the lock');
   assert.deepEqual(events, [K1], 'A dispatched the change of its own store');
+  // A posted its new key on the board before releasing the lock.
+  const posts = locks.posts();
+  assert.equal(posts.length, 1, JSON.stringify(posts));
+  assert.match(posts[0], new RegExp('^' + LOCK + ' posted \\d{13}:' + K1 + '$'));
+  assert.equal(locks.requests.find((r) => r.name === posts[0]).mode, 'shared');
+
+  // B's localStorage has not caught up yet (Chromium propagates it between
+  // tabs asynchronously): B finds no key, asks the board, and sends the key
+  // A posted. A clear is posted too.
+  calls.length = 0;
+  script = [ok('CARD', K2)];
+  tabA.clearIdempotencyKey();
+  await tick();
+  assert.match(locks.posts().at(-1), new RegExp(' posted \\d{13}:$'), 'the clear is posted');
+  await tabA.validateCartItems(req());
+  assert.equal(shared.getItem(STORAGE_KEY), K2);
+  await tick(2); // the posts are a millisecond apart at least
+  const stale = new MemoryStorage();
+  Object.defineProperty(globalThis, 'localStorage', { value: stale, configurable: true, writable: true });
+  script = [ok('CARD', K2)];
+  await tabB.validateCartItems(req());
+  assert.deepEqual(calls.map((c) => c.body.idempotency_key), [undefined, K2], 'B sends the key A posted');
+  assert.equal(calls[1].headers['Idempotency-Key'], undefined);
+  assert.equal(stale.getItem(STORAGE_KEY), K2, 'and stores it');
+  Object.defineProperty(globalThis, 'localStorage', { value: shared, configurable: true, writable: true });
+  events.length = 0;
 
   // Another tab changes the key: its storage event makes each module read
   // the entry again and dispatch the change.
   events.length = 0;
-  shared.setItem(STORAGE_KEY, K2);
+  shared.setItem(STORAGE_KEY, K4);
   window.dispatchEvent(new Event('storage'));
-  assert.deepEqual(events, [K2, K2], 'A and B follow the other tab');
-  assert.equal(tabA.getStoredIdempotencyKey(), K2);
+  assert.deepEqual(events, [K4, K4], 'A and B follow the other tab');
+  assert.equal(tabA.getStoredIdempotencyKey(), K4);
   events.length = 0;
   window.dispatchEvent(new Event('storage'));
   assert.deepEqual(events, [], 'no change, no event');
