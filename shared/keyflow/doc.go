@@ -62,4 +62,14 @@
 // API), their validations take turns too; each reads the stored key only
 // once it holds the lock, so two tabs checking out at once, or both
 // learning payment_already_completed, make one checkout.
+//
+// A Store shared that way need not be consistent with the lock: Chromium
+// hands a localStorage write to the origin's other tab processes
+// asynchronously, so the tab granted the lock next may still read no key.
+// A Locker that is also a Board closes that gap: the Client posts every
+// change of the stored key it makes (under the lock, before releasing it;
+// SetKey, ClearKey and the payment calls in the background), and, holding
+// the lock with no key in its Store, sends the key last posted. A key
+// found in the Store is always sent as it is: a stale one is resolved by
+// the server (a rotated key's alias, payment_already_completed).
 package keyflow
