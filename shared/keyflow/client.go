@@ -54,8 +54,8 @@ type Client struct {
 	// this Client's validations take turns.
 	Locker Locker
 	// Nonce returns a fresh nonce for a first validation's Idempotency-Key
-	// header (default NewNonce; a result that is not a valid nonce is
-	// replaced by NewNonce's).
+	// header: 1 to 255 printable ASCII characters (default NewNonce; a
+	// result of "" is replaced by NewNonce's).
 	Nonce func() string
 
 	store     Store

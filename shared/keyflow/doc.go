@@ -50,8 +50,8 @@
 // response was lost, the retry gets that key and its PaymentIntent instead
 // of a second checkout. The retry after payment_already_completed is a new
 // first validation, with a new nonce. Client.Nonce is the nonce source
-// (tests make it deterministic; the browser draws from
-// crypto.getRandomValues).
+// (default NewNonce: math/rand/v2, whose runtime generator the browser
+// seeds from crypto.getRandomValues; tests make it deterministic).
 //
 // # Concurrency
 //

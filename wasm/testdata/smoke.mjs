@@ -122,7 +122,7 @@ function assertRejection(rej, kind, code, status) {
 }
 
 const stored = () => storage.getItem(STORAGE_KEY);
-const NONCE = /^[0-9a-f]{32}$/;
+const NONCE = /^[0-9a-z]{1,13}\.[0-9a-z]{1,13}$/;
 
 // ---- scenario 1: localStorage works ----
 {
