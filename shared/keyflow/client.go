@@ -97,8 +97,9 @@ func New(store Store, transport Transport) *Client {
 //     different one (rotation). CASH_ON_DELIVERY leaves the store alone.
 //  4. On 409 payment_already_completed the key is cleared and the
 //     validation is sent once more without a key, as a new first
-//     validation (a new nonce, its own transient retries); if that fails
-//     too, its error is returned.
+//     validation (a new nonce, its own transient retries), or with the key
+//     another Client posted since (Board); if that fails too, its error is
+//     returned.
 //  5. Every error is a *Rejection.
 //
 // A request that breaks the server's own rules (checkout's Validate) is
@@ -130,7 +131,14 @@ func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateReq
 		c.log("onecharge: payment already completed for the stored key; clearing it and starting a new checkout")
 		c.store.Clear()
 		wrote = true
+		completed := req.IdempotencyKey
 		req.IdempotencyKey = ""
+		if board != nil {
+			// Another tab may have started the new checkout already.
+			if key := c.postedKey(ctx, board); key != completed {
+				req.IdempotencyKey = key
+			}
+		}
 		resp, err = c.send(ctx, req)
 	}
 	if err == nil && c.remember(req.PaymentMethod, resp) {

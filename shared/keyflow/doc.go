@@ -69,7 +69,9 @@
 // A Locker that is also a Board closes that gap: the Client posts every
 // change of the stored key it makes (under the lock, before releasing it;
 // SetKey, ClearKey and the payment calls in the background), and, holding
-// the lock with no key in its Store, sends the key last posted. A key
+// the lock with no key in its Store, sends the key last posted; so does
+// the retry after payment_already_completed, when the key last posted is
+// another one (the other tab started the new checkout already). A key
 // found in the Store is always sent as it is: a stale one is resolved by
 // the server (a rotated key's alias, payment_already_completed).
 package keyflow

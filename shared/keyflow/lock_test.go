@@ -708,3 +708,61 @@ func (b *failingBoard) Latest(context.Context) (string, bool) {
 	b.latestCalls++
 	return keyB, true
 }
+
+// TestBoardAlreadyCompletedStaleStorage: two tabs whose key's payment
+// completed validate one after the other; the second's storage still
+// shows the old key. The first learns payment_already_completed and starts
+// the new checkout; the second learns it too, and then sends the key the
+// first posted instead of starting another. One new checkout; without the
+// Board, two.
+func TestBoardAlreadyCompletedStaleStorage(t *testing.T) {
+	newKey := "ik_" + strings.Repeat("1", 32)
+	for _, withBoard := range []bool{true, false} {
+		t.Run("Board="+strconv.FormatBool(withBoard), func(t *testing.T) {
+			server := newFakeServer()
+			server.issued[keyA], server.completed[keyA] = true, true
+			close(server.gate)
+			board := newBoardLocker()
+			var storeA, storeB keyflow.MemoryStore
+			storeA.Set(keyA)
+			storeB.Set(keyA)
+			a, b := keyflow.New(&storeA, server), keyflow.New(&storeB, server)
+			a.Locker, b.Locker = board, board
+			if !withBoard {
+				a.Locker, b.Locker = board.chanLocker, board.chanLocker
+			}
+			for _, c := range []*keyflow.Client{a, b} {
+				if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, _, checkouts := server.state()
+			if !withBoard {
+				if checkouts != 2 {
+					t.Errorf("without the Board: %d checkouts, want 2", checkouts)
+				}
+				return
+			}
+			if want := []string{keyA, "", keyA, newKey}; checkouts != 1 || !reflect.DeepEqual(server.keys, want) {
+				t.Errorf("%d checkouts, keys sent %q; want 1 and %q", checkouts, server.keys, want)
+			}
+			if k, _ := storeB.Get(); k != newKey {
+				t.Errorf("B stored %q, want %q", k, newKey)
+			}
+		})
+	}
+
+	t.Run("PostedKeyIsTheCompletedOne", func(t *testing.T) {
+		// The last post is the key that just completed: a new checkout.
+		h := newHarness(t, keyA, fail(409, checkout.CodePaymentAlreadyCompleted, nil), ok(checkout.MethodCard, keyB))
+		board := newBoardLocker()
+		board.posts = []string{keyA}
+		h.client.Locker = board
+		if _, err := h.client.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{keyA, ""}; !reflect.DeepEqual(h.tr.keys, want) || h.tr.nonces[1] == "" {
+			t.Errorf("keys %q nonces %q, want %q and a nonce", h.tr.keys, h.tr.nonces, want)
+		}
+	})
+}
