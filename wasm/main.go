@@ -1,8 +1,8 @@
 //go:build js && wasm
 
 // Command wasm is onecharge's browser module: it wires keyflow to
-// localStorage and fetch and installs the API on globalThis.onecharge
-// (CONTRACT.md section 6). Build it with
+// localStorage, fetch and the Web Locks API and installs the API on
+// globalThis.onecharge (CONTRACT.md section 6). Build it with
 //
 //	GOOS=js GOARCH=wasm go build -trimpath -gcflags="github.com/onecharge/onecharge/...=-l" -ldflags="-s -w" -o web/onecharge.wasm ./wasm
 //
@@ -17,8 +17,14 @@ import (
 )
 
 func main() {
-	client := keyflow.New(browser.NewLocalStorage(), browser.Fetch{})
+	store := browser.NewLocalStorage()
+	client := keyflow.New(store, browser.Fetch{})
 	client.Log = browser.Debug
-	browser.Install(client)
+	if locks, ok := browser.NewWebLocks(); ok {
+		client.Locker = locks // validations take turns across the origin's tabs
+	} else {
+		browser.Debug("onecharge: the Web Locks API is not available; validations are serialized in this tab only")
+	}
+	browser.Install(client, store)
 	select {} // serve calls from JavaScript for the life of the page
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,10 +55,11 @@ func netErr() step { return step{err: errNetwork} }
 
 // fakeTransport answers with its steps in order and records what it was sent.
 type fakeTransport struct {
-	mu    sync.Mutex
-	steps []step
-	reqs  []keyflow.Request
-	keys  []string // idempotency_key of each request, "" for none
+	mu     sync.Mutex
+	steps  []step
+	reqs   []keyflow.Request
+	keys   []string // idempotency_key of each request, "" for none
+	nonces []string // Idempotency-Key header of each request, "" for none
 }
 
 func (f *fakeTransport) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, error) {
@@ -68,6 +71,7 @@ func (f *fakeTransport) Do(ctx context.Context, req keyflow.Request) (keyflow.Re
 	}
 	f.reqs = append(f.reqs, req)
 	f.keys = append(f.keys, body.IdempotencyKey)
+	f.nonces = append(f.nonces, req.Header[keyflow.NonceHeader])
 	if len(f.steps) == 0 {
 		return keyflow.Response{}, errors.New("fake: no more scripted responses")
 	}
@@ -101,6 +105,8 @@ func newHarness(t *testing.T, stored string, steps ...step) *harness {
 	}
 	h.client.Rand = func() float64 { return 0.5 }
 	h.client.Now = func() time.Time { return now }
+	var nonces atomic.Int32
+	h.client.Nonce = func() string { return "nonce-" + strconv.Itoa(int(nonces.Add(1))) }
 	return h
 }
 
@@ -220,6 +226,7 @@ func TestValidateCartItems(t *testing.T) {
 			if len(h.tr.steps) != 0 {
 				t.Errorf("%d scripted responses unused", len(h.tr.steps))
 			}
+			checkNonces(t, tt.method, h.tr)
 			gotKey, gotOK := h.store.Get()
 			if gotKey != tt.want.stored || gotOK != (tt.want.stored != "") {
 				t.Errorf("stored = %q, %v; want %q", gotKey, gotOK, tt.want.stored)
@@ -244,6 +251,31 @@ func TestValidateCartItems(t *testing.T) {
 				t.Errorf("rejection = %+v, want kind %s code %s status %d and a message", rej, tt.want.kind, tt.want.code, tt.want.status)
 			}
 		})
+	}
+}
+
+// checkNonces checks the Idempotency-Key headers of one validation's
+// requests: present exactly when no key is sent (for a method that uses
+// keys), the same on the retries of one send, a new one for the send
+// without a key after payment_already_completed.
+func checkNonces(t *testing.T, method checkout.PaymentMethod, tr *fakeTransport) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i, key := range tr.keys {
+		nonce := tr.nonces[i]
+		if want := key == "" && method.UsesKey(); (nonce != "") != want {
+			t.Errorf("request %d (key %q): nonce header %q, want one: %v", i+1, key, nonce, want)
+		}
+		if nonce == "" {
+			continue
+		}
+		if i > 0 && tr.keys[i-1] == "" && tr.nonces[i-1] != nonce {
+			t.Errorf("request %d: nonce %q, its previous attempt sent %q", i+1, nonce, tr.nonces[i-1])
+		}
+		if (i == 0 || tr.keys[i-1] != "") && seen[nonce] {
+			t.Errorf("request %d: nonce %q reused by a new first validation", i+1, nonce)
+		}
+		seen[nonce] = true
 	}
 }
 

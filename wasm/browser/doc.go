@@ -1,9 +1,12 @@
 //go:build js && wasm
 
-// Package browser adapts keyflow to the browser: a Store over localStorage,
-// a Transport over fetch, and the JavaScript API installed on
-// globalThis.onecharge (CONTRACT.md section 6). It is the only package of
-// the module that imports syscall/js.
+// Package browser adapts keyflow to the browser: a Store over localStorage
+// (whose changes, here or in another tab, are dispatched as the window
+// event "onecharge:keychange"), a Transport over fetch, a Locker and Board
+// over the Web Locks API (validations take turns across the origin's
+// tabs), and the JavaScript API installed on globalThis.onecharge
+// (CONTRACT.md section 6). It is the only package of the module that
+// imports syscall/js.
 //
 // Every call into JavaScript that may throw goes through Reflect (whose
 // calls syscall/js guards), so a throwing getter such as a blocked
