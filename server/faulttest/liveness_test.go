@@ -80,7 +80,7 @@ func TestKilledReplicaFreesKey(t *testing.T) {
 	sim.SetWebhookURLs([]string{doomed.URL + "/api/stripe/webhook", survivor.URL + "/api/stripe/webhook"})
 
 	ctx := context.Background()
-	sh := newShopper()
+	sh := newRawClient()
 	first := sh.do(ctx, http.MethodPost, survivor.URL, "/api/orders/validate", validateBody(2, ""), nil)
 	require.NoError(t, first.err)
 	require.Equal(t, http.StatusOK, first.status, "%s", first.body)
