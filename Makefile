@@ -8,7 +8,7 @@ GOROOT_WASM := $(shell $(GO) env GOROOT)/lib/wasm
 # matter (they wait on fetch) but whose size does (about 6 KB brotli).
 WASM_GCFLAGS := github.com/onecharge/onecharge/...=-l
 
-.PHONY: all build server wasm worker run test vet bench clean
+.PHONY: all build server wasm worker run test vet bench soak clean
 
 all: build
 
@@ -45,6 +45,12 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# The fault campaign (server/faulttest) with SOAK of faults instead of the
+# 50 s of make test: make soak SOAK=30m. It prints the campaign's figures.
+SOAK ?= 10m
+soak:
+	ONECHARGE_SOAK=$(SOAK) CI=true scripts/with-postgres.sh $(GO) test -count=1 -v -timeout 0 -run '^TestFaultCampaign$$' ./server/faulttest/
 
 clean:
 	rm -rf bin web/onecharge.wasm web/wasm_exec.js web/*.br web/*.gz server/cmd/onecharge-worker/build

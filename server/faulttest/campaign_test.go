@@ -243,8 +243,8 @@ func TestFaultCampaign(t *testing.T) {
 	slices.Sort(blocked)
 	var b strings.Builder
 	fmt.Fprintf(&b, "faulttest campaign (%v of faults, quiet %v, total %v):\n", cfg.Chaos, quietTook.Round(time.Second), time.Since(began).Round(time.Second))
-	fmt.Fprintf(&b, "  shoppers %d, checkouts %d (paid %d, needs_review %d), requests %d (validations %d, 200 %d), probe requests %d\n",
-		cfg.Shoppers, c.checkouts.Load(), c.paid.Load(), c.needsReview.Load(), c.requests.Load(), c.validates.Load(), c.validate200.Load(), ch.probeRequests.Load())
+	fmt.Fprintf(&b, "  shoppers %d, checkouts %d (%d hosted; orders paid %d, needs_review %d), requests %d (validations %d, 200 %d), probe requests %d\n",
+		cfg.Shoppers, c.checkouts.Load(), c.hosted.Load(), c.paid.Load(), c.needsReview.Load(), c.requests.Load(), c.validates.Load(), c.validate200.Load(), ch.probeRequests.Load())
 	fmt.Fprintf(&b, "  keyflow retries %d (MaxAttempts %d), checkouts clicked again after keyflow gave up %d; network errors %d, 5xx %d, request_in_progress %d\n",
 		c.keyflowRetries.Load(), cfg.MaxAttempts, c.checkoutRetries.Load(), c.networkErrors.Load(), c.status5xx.Load(), c.inProgress.Load())
 	fmt.Fprintf(&b, "  kills %d (%d with no keyed validation in flight), PostgreSQL restarts %d, toxics %d %v\n",
@@ -375,15 +375,28 @@ func waitWebhooks(ev *eventLog, within time.Duration) {
 	}
 }
 
-// report prints the figures (stdout, shown by go test -v and make soak)
-// and writes them to bin/faulttest-report.txt, which scripts/test.sh
-// prints after the suites (go test hides a passing package's output).
-func report(t *testing.T, text string) {
+// reportFile collects the figures of this test binary's run: TestMain
+// empties it, report appends; scripts/test.sh prints it after the suites
+// (go test hides the output of a package that passes).
+func reportFile() string {
+	root, err := moduleRoot()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(root, "bin", "faulttest-report.txt")
+}
+
+// report prints figures (stdout, shown by go test -v and make soak) and
+// appends them to reportFile.
+func report(t testing.TB, text string) {
 	t.Log("\n" + text)
 	fmt.Print(text)
-	if root, err := moduleRoot(); err == nil {
-		_ = os.MkdirAll(filepath.Join(root, "bin"), 0o755)
-		_ = os.WriteFile(filepath.Join(root, "bin", "faulttest-report.txt"), []byte(text), 0o644)
+	if p := reportFile(); p != "" {
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			_, _ = f.WriteString(text)
+			_ = f.Close()
+		}
 	}
 }
 

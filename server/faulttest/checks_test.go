@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,9 +31,9 @@ type checkReport struct {
 }
 
 type orderRow struct {
-	PI, User, Currency, Status string
-	Amount                     int64
-	Items                      []checkout.Line
+	PI, Session, User, Currency, Status string
+	Amount                              int64
+	Items                               []checkout.Line
 }
 
 func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fleet, shoppers []*shopper, c *counters) *checkReport {
@@ -68,21 +69,28 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 	}
 
 	// Orders.
-	orders := map[string][]orderRow{}
-	rows, err := conn.Query(ctx, `select coalesce(payment_intent_id, ''), user_id::text, amount, currency, items, status from orders`)
+	orders := map[string][]orderRow{}    // by PaymentIntent (or session, when none)
+	bySession := map[string][]orderRow{} // hosted checkouts' orders
+	rows, err := conn.Query(ctx, `select coalesce(payment_intent_id, ''), coalesce(checkout_session_id, ''), user_id::text, amount, currency, items, status from orders`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
 		var o orderRow
 		var items []byte
-		if err := rows.Scan(&o.PI, &o.User, &o.Amount, &o.Currency, &items, &o.Status); err != nil {
+		if err := rows.Scan(&o.PI, &o.Session, &o.User, &o.Amount, &o.Currency, &items, &o.Status); err != nil {
 			t.Fatal(err)
 		}
 		if err := json.Unmarshal(items, &o.Items); err != nil {
 			t.Fatal(err)
 		}
+		if o.PI == "" {
+			o.PI = o.Session
+		}
 		orders[o.PI] = append(orders[o.PI], o)
+		if o.Session != "" {
+			bySession[o.Session] = append(bySession[o.Session], o)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -127,22 +135,82 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 			violate("I1: order %s has no PaymentIntent at the simulator", id)
 		}
 	}
+	// I1 for hosted checkouts: every session the server stored that
+	// Stripe says is complete has exactly one order, of its total.
+	rows, err = conn.Query(ctx, `select id from checkout_sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sessions []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	completed := 0
+	for _, id := range sessions {
+		sp := &stripe.CheckoutSessionParams{}
+		sp.Context = ctx
+		cs, err := gw.API().CheckoutSessions.Get(id, sp)
+		if err != nil {
+			violate("I1: session %s stored but not at the simulator: %v", id, err)
+			continue
+		}
+		os := bySession[id]
+		if cs.Status != stripe.CheckoutSessionStatusComplete {
+			if len(os) > 0 {
+				violate("I1: order recorded for session %s, which is %s", id, cs.Status)
+			}
+			continue
+		}
+		completed++
+		if len(os) != 1 {
+			violate("I1: session %s completed (%d) and has %d orders", id, cs.AmountTotal, len(os))
+			continue
+		}
+		if os[0].Amount != cs.AmountTotal {
+			violate("I1: order of session %s is %d, its total %d", id, os[0].Amount, cs.AmountTotal)
+		}
+	}
+	for id := range bySession {
+		if !slices.Contains(sessions, id) {
+			violate("I1: order for session %s, which the server never stored", id)
+		}
+	}
 
 	// I2: one key, at most one PaymentIntent; one shopper's chain, at most
 	// one payable PaymentIntent at a time. Every checkout of the campaign
-	// ended paid, so a payable intent left is an orphan: a first
+	// ended paid, so a payable intent left, other than the one of the key
+	// the shopper's client still stores, is an orphan: a first
 	// validation whose answer was lost (keyflow then starts over without
 	// a key) made it. Without the client's first-call nonce that is
 	// expected, at most one per such validation; with it, none.
+	// The key a shopper's client still stores is its chain's current one:
+	// its intent may be payable (a checkout that ended on the hosted page
+	// leaves it so, for the next checkout to reuse).
+	current := map[string]bool{}
+	for _, sh := range shoppers {
+		if k, ok := sh.kf.StoredKey(); ok {
+			current[k] = true
+		}
+	}
 	perKey := map[string][]string{}
 	payable := map[string]int{} // by user
 	for _, pi := range pis {
-		if k := pi.Metadata["onecharge_key"]; k != "" {
+		k := pi.Metadata["onecharge_key"]
+		if k != "" {
 			perKey[k] = append(perKey[k], pi.ID)
 		}
 		switch pi.Status {
 		case stripe.PaymentIntentStatusRequiresPaymentMethod, stripe.PaymentIntentStatusRequiresConfirmation, stripe.PaymentIntentStatusRequiresAction:
-			payable[pi.Metadata["user_id"]]++
+			if !current[k] {
+				payable[pi.Metadata["user_id"]]++
+			}
 		}
 	}
 	for k, ids := range perKey {
@@ -153,7 +221,7 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 	userOf := map[int]string{}
 	for _, sh := range shoppers {
 		for _, o := range sh.orders {
-			if pi, ok := byID[o.PI]; ok {
+			if pi, ok := byID[o.PI]; ok && pi.Metadata["user_id"] != "" {
 				userOf[sh.ID] = pi.Metadata["user_id"]
 			}
 		}
@@ -265,11 +333,16 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 	// I4 and I6 spot checks, on a few shoppers' paid orders.
 	checked := 0
 	for i, sh := range shoppers {
-		if len(sh.orders) == 0 || checked == 4 {
+		var o paidOrder
+		for _, po := range sh.orders {
+			if po.Key != "" {
+				o = po
+			}
+		}
+		if o.Key == "" || checked == 4 {
 			continue
 		}
 		checked++
-		o := sh.orders[len(sh.orders)-1]
 		other := shoppers[(i+1)%len(shoppers)]
 		// I6: another shopper's request for the order is 404.
 		st, body, err := other.do(ctx, http.MethodGet, "/api/orders/"+o.PI, nil)
@@ -290,7 +363,7 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 			violate("I4: refused validations wrote: before %v, after %v", before, after)
 		}
 	}
-	t.Logf("checked %d PaymentIntents, %d orders, %d key rows, %d events", len(pis), len(orders), keyRows, len(applied))
+	t.Logf("checked %d PaymentIntents, %d sessions (%d completed), %d orders, %d key rows, %d events", len(pis), len(sessions), completed, len(orders), keyRows, len(applied))
 	return rep
 }
 

@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	if p := reportFile(); p != "" {
+		_ = os.Remove(p)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

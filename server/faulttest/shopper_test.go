@@ -37,7 +37,7 @@ type counters struct {
 	requests, networkErrors, status5xx, inProgress atomic.Int64
 	validates, validate200                         atomic.Int64
 	keyflowRetries                                 atomic.Int64 // attempts after a validation's first
-	checkouts, paid, needsReview                   atomic.Int64
+	checkouts, paid, needsReview, hosted           atomic.Int64
 	checkoutRetries                                atomic.Int64 // a checkout failed after keyflow's retries: the shopper clicked again
 	firstCallsLost                                 atomic.Int64 // first validations (no key) without a 200: each may leave an orphan PaymentIntent
 	firstCallNonce                                 atomic.Bool  // the client sent an Idempotency-Key nonce on first validations
@@ -253,6 +253,7 @@ type shopper struct {
 // paidOrder is one finished checkout.
 type paidOrder struct {
 	PI, Key string
+	Session string // a hosted checkout's (then PI and Key are "")
 	Amount  int64
 	Status  string
 }
@@ -364,6 +365,11 @@ func (s *shopper) checkout(ctx context.Context) error {
 		s.fail("validation answered PaymentIntent %+v for order amount %d", pi, resp.Order.Amount)
 		return errors.New("bad validation")
 	}
+	if s.rnd.IntN(5) == 0 {
+		// Hosted checkout instead: the same cart on Stripe's page. The
+		// PaymentIntent validated above stays unpaid (the reaper's work).
+		return s.hosted(ctx, items)
+	}
 	scenario := []string{payVisa, payDeclined, pay3DS}[s.rnd.IntN(3)]
 	if err := s.pay(ctx, pi, scenario); err != nil {
 		return err
@@ -381,6 +387,63 @@ func (s *shopper) checkout(ctx context.Context) error {
 		if o.Amount != pi.Amount {
 			s.fail("order %s paid %d, validated %d", pi.ID, o.Amount, pi.Amount)
 		}
+	case checkout.OrderNeedsReview:
+		s.c.needsReview.Add(1)
+	}
+	return nil
+}
+
+// hosted is a hosted checkout: POST /api/checkout (clicked again while it
+// fails transiently), the simulator's Checkout page, and the wait for the
+// session's order.
+func (s *shopper) hosted(ctx context.Context, items []checkout.Item) error {
+	s.c.hosted.Add(1)
+	body, _ := json.Marshal(checkout.CartRequest{Items: items})
+	var resp checkout.CheckoutResponse
+	for {
+		st, b, err := s.do(ctx, http.MethodPost, "/api/checkout", body)
+		if err != nil {
+			return err
+		}
+		if st == http.StatusConflict && errorCode(b) == checkout.CodeRequestInProgress {
+			time.Sleep(time.Duration(300+s.rnd.IntN(700)) * time.Millisecond)
+			continue
+		}
+		if st != http.StatusOK || json.Unmarshal(b, &resp) != nil || resp.SessionID == "" {
+			s.fail("POST /api/checkout: %d %s", st, b)
+			return fmt.Errorf("checkout: %d", st)
+		}
+		break
+	}
+	// The page is built from the address stripe-go used (the replica's
+	// proxy); the browser goes to Stripe itself.
+	page, err := url.Parse(resp.URL)
+	if err != nil {
+		s.fail("checkout URL %q: %v", resp.URL, err)
+		return err
+	}
+	sim, _ := url.Parse(s.sim.URL)
+	page.Scheme, page.Host = sim.Scheme, sim.Host
+	s.think()
+	if st, _, err := s.sim.page(ctx, s.http, http.MethodGet, page.String(), nil); err != nil || st != http.StatusOK {
+		s.fail("checkout page: %d %v", st, err)
+		return fmt.Errorf("checkout page: %d %v", st, err)
+	}
+	st, loc, err := s.sim.page(ctx, s.http, http.MethodPost, page.String(), url.Values{})
+	if err != nil || st != http.StatusSeeOther || !strings.Contains(loc, resp.SessionID) {
+		s.fail("checkout pay: %d %q %v", st, loc, err)
+		return fmt.Errorf("checkout pay: %d %v", st, err)
+	}
+	o, err := s.waitOrder(ctx, resp.SessionID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.orders = append(s.orders, paidOrder{Session: resp.SessionID, Amount: o.Amount, Status: o.Status})
+	s.mu.Unlock()
+	switch o.Status {
+	case checkout.OrderPaid:
+		s.c.paid.Add(1)
 	case checkout.OrderNeedsReview:
 		s.c.needsReview.Add(1)
 	}
