@@ -72,6 +72,18 @@ type blockWatch struct {
 	key      string
 	killedAt time.Time
 	held     bool // a request_in_progress was answered meanwhile: the key was held
+	trail    []string
+	// clean: nothing but request_in_progress was answered after the
+	// killed request's own failure, so the wait is the dead holder's.
+	clean bool
+	seen  int
+}
+
+// blocked is one measured kill.
+type blocked struct {
+	d     time.Duration // from the kill to the sending of the request that got through
+	clean bool
+	trail string
 }
 
 // tracker knows the validations in flight and the kills being measured.
@@ -79,8 +91,8 @@ type tracker struct {
 	mu       sync.Mutex
 	inflight map[*inflight]struct{}
 	watches  map[string]*blockWatch // by key
-	blocked  []time.Duration        // kills with the key held
-	free     int                    // kills whose request did not hold its key
+	blocked  []blocked              // keys held by killed requests
+	free     int                    // keys in flight at a kill that were free at once
 }
 
 func newTracker() *tracker {
@@ -108,7 +120,7 @@ func (tr *tracker) killed(r *Replica, at time.Time) int {
 	for f := range tr.inflight {
 		if f.replica == r && f.key != "" {
 			if _, ok := tr.watches[f.key]; !ok {
-				tr.watches[f.key] = &blockWatch{key: f.key, killedAt: at}
+				tr.watches[f.key] = &blockWatch{key: f.key, killedAt: at, clean: true}
 				n++
 			}
 		}
@@ -116,8 +128,8 @@ func (tr *tracker) killed(r *Replica, at time.Time) int {
 	return n
 }
 
-// answered is told every validation's answer.
-func (tr *tracker) answered(key string, status int, code checkout.Code) {
+// answered is told every validation's answer (status 0: a network error).
+func (tr *tracker) answered(key, replica string, sent time.Time, status int, code checkout.Code) {
 	if key == "" {
 		return
 	}
@@ -127,15 +139,21 @@ func (tr *tracker) answered(key string, status int, code checkout.Code) {
 	if !ok {
 		return
 	}
+	w.trail = append(w.trail, fmt.Sprintf("%s %.2f-%.2fs %d %s", replica, sent.Sub(w.killedAt).Seconds(), time.Since(w.killedAt).Seconds(), status, code))
+	w.seen++
+	inProgress := status == http.StatusConflict && code == checkout.CodeRequestInProgress
+	if w.seen > 1 && !inProgress && status != http.StatusOK {
+		w.clean = false
+	}
 	switch {
-	case status == http.StatusConflict && code == checkout.CodeRequestInProgress:
+	case inProgress:
 		w.held = true
 	case status == http.StatusOK || (status == http.StatusConflict && code == checkout.CodePaymentAlreadyCompleted):
 		// The key is usable again (already completed: the killed request
 		// had nothing left to do; the key was not blocked by it).
 		delete(tr.watches, key)
 		if w.held {
-			tr.blocked = append(tr.blocked, time.Since(w.killedAt))
+			tr.blocked = append(tr.blocked, blocked{d: sent.Sub(w.killedAt), clean: w.clean, trail: strings.Join(w.trail, ", ")})
 		} else {
 			tr.free++
 		}
@@ -203,6 +221,9 @@ func (t *transport) Do(ctx context.Context, req keyflow.Request) (keyflow.Respon
 			t.c.firstCallsLost.Add(1)
 			t.sh.firstCallsLost.Add(1)
 		}
+		if validate {
+			t.tr.answered(fl.key, r.Name, fl.start, 0, "")
+		}
 		return keyflow.Response{}, err
 	}
 	code := errorCode(out.Body)
@@ -219,7 +240,7 @@ func (t *transport) Do(ctx context.Context, req keyflow.Request) (keyflow.Respon
 			t.c.firstCallsLost.Add(1)
 			t.sh.firstCallsLost.Add(1)
 		}
-		t.tr.answered(fl.key, out.Status, code)
+		t.tr.answered(fl.key, r.Name, fl.start, out.Status, code)
 	}
 	return out, nil
 }
