@@ -3,6 +3,7 @@ package faulttest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/onecharge/onecharge/server/postgres"
 )
 
 // campaign is the shape of one run of TestFaultCampaign.
@@ -104,6 +107,15 @@ func TestFaultCampaign(t *testing.T) {
 	}
 	for _, r := range replicas {
 		r.WaitReady(t, 90*time.Second)
+	}
+	// Started together on an empty database, they migrated one at a
+	// time: each migration was applied once, by one of them.
+	applied := 0
+	for _, r := range replicas {
+		applied += strings.Count(r.logs.String(), `msg="applying migration"`)
+	}
+	if want := migrationCount(t); applied != want {
+		t.Errorf("%d migrations applied by the replicas started together, want %d (each once)", applied, want)
 	}
 	allLinks := func() []*link {
 		var out []*link
@@ -400,6 +412,14 @@ func report(t testing.TB, text string) {
 			_ = f.Close()
 		}
 	}
+}
+
+func migrationCount(t testing.TB) int {
+	entries, err := fs.ReadDir(postgres.Migrations(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
 }
 
 func sum(m map[string]int) int {
