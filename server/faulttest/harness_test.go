@@ -1,7 +1,23 @@
+// Package faulttest proves the contract with real processes: bin/onecharge
+// replicas (built once per test binary, as bin/stripesim is) on one
+// PostgreSQL, a Stripe simulator they share, toxiproxy on their links, and
+// SIGKILL, pg_ctl restart -m immediate and toxics as the faults.
+//
+//   - TestFaultCampaign (campaign_test.go): the campaign; shoppers in
+//     shopper_test.go, the final checks of I1–I6 in checks_test.go, the
+//     links and the simulator in net_test.go, the suite's own PostgreSQL
+//     cluster in cluster_test.go. ONECHARGE_SOAK=30m makes it longer
+//     (make soak).
+//   - TestKilledReplicaFreesKey (liveness_test.go): how long a key stays
+//     blocked after the replica holding it in a Stripe call is killed.
+//   - TestOutageMidRequest (outage_test.go): a database outage in the
+//     middle of a request neither wedges it nor its key.
+//
+// Under CI=true a missing PostgreSQL, pg_ctl or binary fails the tests;
+// otherwise they are skipped, saying why.
 package faulttest
 
-// The harness: real bin/onecharge processes (built once per test binary)
-// on one PostgreSQL database, and a Stripe simulator they share.
+// The harness: real bin/onecharge processes and their logs.
 
 import (
 	"bufio"
