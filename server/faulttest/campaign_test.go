@@ -64,6 +64,27 @@ type chaosFigures struct {
 	pgRestartTook, recovery   []time.Duration
 	toxics                    map[string]int
 	probeRequests             atomic.Int64
+
+	mu      sync.Mutex
+	toReady []time.Duration // relaunched replicas: from the start to /readyz 200
+}
+
+// timeToReady polls a relaunched replica's /readyz (at most 30 s).
+func (ch *chaosFigures) timeToReady(r *Replica, started time.Time) {
+	base, _ := r.BaseURL()
+	c := &http.Client{Timeout: 2 * time.Second}
+	for time.Since(started) < 30*time.Second {
+		if resp, err := c.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				ch.mu.Lock()
+				ch.toReady = append(ch.toReady, time.Since(started))
+				ch.mu.Unlock()
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestFaultCampaign: three bin/onecharge replicas on one PostgreSQL, the
@@ -103,7 +124,7 @@ func TestFaultCampaign(t *testing.T) {
 			"STRIPE_PUBLISHABLE_KEY": sim.PublishableKey,
 			"STRIPE_WEBHOOK_SECRET":  sim.WebhookSecret,
 		})
-		relays[i].target = replicas[i].BaseURL
+		relays[i].To(replicas[i].BaseURL)
 	}
 	for _, r := range replicas {
 		r.WaitReady(t, 90*time.Second)
@@ -174,6 +195,7 @@ func TestFaultCampaign(t *testing.T) {
 		now := time.Now()
 		if down != nil && now.After(downUntil) {
 			down.Relaunch(t)
+			go ch.timeToReady(down, time.Now())
 			down = nil
 		}
 		if now.After(nextToxic) && int(toxicsActive.Load()) < cfg.MaxToxics {
@@ -241,9 +263,11 @@ func TestFaultCampaign(t *testing.T) {
 		t.Errorf("stuck: %s", s)
 	}
 	for _, sh := range shoppers {
+		sh.mu.Lock()
 		for _, e := range sh.errs {
 			t.Errorf("%s", e)
 		}
+		sh.mu.Unlock()
 	}
 
 	// The figures.
@@ -266,8 +290,16 @@ func TestFaultCampaign(t *testing.T) {
 		cfg.Shoppers, c.checkouts.Load(), c.hosted.Load(), c.paid.Load(), c.needsReview.Load(), c.requests.Load(), c.validates.Load(), c.validate200.Load(), ch.probeRequests.Load())
 	fmt.Fprintf(&b, "  keyflow retries %d (MaxAttempts %d), checkouts clicked again after keyflow gave up %d; network errors %d, 5xx %d, request_in_progress %d\n",
 		c.keyflowRetries.Load(), cfg.MaxAttempts, c.checkoutRetries.Load(), c.networkErrors.Load(), c.status5xx.Load(), c.inProgress.Load())
-	fmt.Fprintf(&b, "  kills %d (%d with no keyed validation in flight), PostgreSQL restarts %d, toxics %d %v\n",
-		ch.kills, ch.killsNoKeyInFlight, ch.pgRestarts, sum(ch.toxics), ch.toxics)
+	ch.mu.Lock()
+	toReady := slices.Clone(ch.toReady)
+	ch.mu.Unlock()
+	slices.Sort(toReady)
+	readyText := "none relaunched"
+	if len(toReady) > 0 {
+		readyText = fmt.Sprintf("ready (/readyz 200) after median %v, max %v", toReady[len(toReady)/2].Round(time.Millisecond), toReady[len(toReady)-1].Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "  kills %d (%d with no keyed validation in flight; relaunched replicas %s), PostgreSQL restarts %d, toxics %d %v\n",
+		ch.kills, ch.killsNoKeyInFlight, readyText, ch.pgRestarts, sum(ch.toxics), ch.toxics)
 	ids, deliveries, failedDeliveries := events.snapshot()
 	fmt.Fprintf(&b, "  webhooks: %d events, %d deliveries to replicas (%d failed, retried by the simulator), %d given up\n",
 		len(ids), deliveries, failedDeliveries, sim.GivenUp())

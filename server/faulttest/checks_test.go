@@ -220,7 +220,10 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 	}
 	userOf := map[int]string{}
 	for _, sh := range shoppers {
-		for _, o := range sh.orders {
+		sh.mu.Lock()
+		orders := slices.Clone(sh.orders)
+		sh.mu.Unlock()
+		for _, o := range orders {
 			if pi, ok := byID[o.PI]; ok && pi.Metadata["user_id"] != "" {
 				userOf[sh.ID] = pi.Metadata["user_id"]
 			}
@@ -334,7 +337,10 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 	checked := 0
 	for i, sh := range shoppers {
 		var o paidOrder
-		for _, po := range sh.orders {
+		sh.mu.Lock()
+		shOrders := slices.Clone(sh.orders)
+		sh.mu.Unlock()
+		for _, po := range shOrders {
 			if po.Key != "" {
 				o = po
 			}

@@ -97,9 +97,18 @@ func (l *link) Reset() { l.p.Toxics.ResetToxics(context.Background()) }
 // replica itself.
 type relay struct {
 	srv    *httptest.Server
-	target func() (string, bool) // the replica's URL and whether it runs
 	client *http.Client
 	ev     *eventLog
+
+	mu     sync.Mutex
+	target func() (string, bool) // the replica's URL and whether it runs
+}
+
+// To sets the replica the relay delivers to.
+func (r *relay) To(target func() (string, bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.target = target
 }
 
 // eventLog is what the relays saw, for invariant I5.
@@ -148,7 +157,10 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	var ev struct{ ID, Type string }
 	_ = json.Unmarshal(body, &ev)
-	base, up := r.target()
+	r.mu.Lock()
+	target := r.target
+	r.mu.Unlock()
+	base, up := target()
 	if !up {
 		r.ev.record(ev.ID, ev.Type, false)
 		http.Error(w, "replica down", http.StatusBadGateway)

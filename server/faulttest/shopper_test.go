@@ -187,8 +187,10 @@ func (t *transport) Do(ctx context.Context, req keyflow.Request) (keyflow.Respon
 		}
 		_ = json.Unmarshal(req.Body, &body)
 		fl = &inflight{replica: r, key: body.IdempotencyKey, start: time.Now(), sh: t.sh}
-		if fl.key == "" && req.Header["Idempotency-Key"] != "" {
-			t.c.firstCallNonce.Store(true)
+		for k, v := range req.Header {
+			if fl.key == "" && v != "" && strings.EqualFold(k, "Idempotency-Key") {
+				t.c.firstCallNonce.Store(true)
+			}
 		}
 		t.tr.mu.Lock()
 		t.tr.inflight[fl] = struct{}{}
