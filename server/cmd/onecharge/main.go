@@ -204,6 +204,13 @@ func start(ctx context.Context, cfg config.Config, webDir string, logger *slog.L
 
 	m := metrics.New()
 	a.Service = checkoutsvc.New(checkoutsvc.Service{Store: store, Gateway: gateway, Logger: logger, Metrics: m, KeyTTL: cfg.KeyTTL})
+	// The reaper runs on every replica; the store's lock lets one reap at
+	// a time.
+	reapCtx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
+	reaper := &checkoutsvc.Reaper{Service: a.Service, Interval: cfg.ReapInterval, Retention: cfg.Retention}
+	reaped := make(chan struct{})
+	go func() { defer close(reaped); reaper.Run(reapCtx) }()
+	a.closers = append(a.closers, func() { stopReaper(); <-reaped })
 	handler := httpapi.NewHandler(httpapi.Config{
 		Service:        a.Service,
 		Auth:           &httpapi.CookieAuth{Secret: cfg.SessionSecret},
