@@ -245,7 +245,7 @@ func check(t *testing.T, pg *cluster, sim *simProcess, events *eventLog, fl *fle
 		}
 	}
 	if rep.orphans > 0 {
-		rep.notes = append(rep.notes, fmt.Sprintf("%d orphan PaymentIntents: first validations whose answer was lost were retried without a key (keyflow sends no first-call nonce yet, issue 12); the reaper would cancel them", rep.orphans))
+		rep.notes = append(rep.notes, fmt.Sprintf("%d orphan PaymentIntents: first validations whose answer was lost were retried without a key (keyflow sends no first-call nonce yet, issue 12); the reaper cancels them once their key expires (KEY_TTL)", rep.orphans))
 	}
 
 	// I3: one cart row per user.
