@@ -46,12 +46,16 @@ test:
 bench:
 	scripts/bench.sh
 
-# The model-based randomized test (server/modeltest) for SOAK on each store
-# (memory, then PostgreSQL): make soak SOAK=30m. It prints how many checks
-# and steps ran; a failure prints the shrunk sequence and how to replay it.
+# The long runs, each for SOAK: the model-based randomized test
+# (server/modeltest) on each store (memory, then PostgreSQL), printing how
+# many checks and steps ran (a failure prints the shrunk sequence and how
+# to replay it); then the fault campaign (server/faulttest) with SOAK of
+# faults instead of make test's 50 s, printing its figures.
+# make soak SOAK=30m.
 SOAK ?= 5m
 soak:
 	ONECHARGE_SOAK=$(SOAK) scripts/with-postgres.sh $(GO) test -count=1 -v -timeout 0 -run '^TestModel$$' ./server/modeltest/
+	ONECHARGE_SOAK=$(SOAK) CI=true scripts/with-postgres.sh $(GO) test -count=1 -v -timeout 0 -run '^TestFaultCampaign$$' ./server/faulttest/
 
 clean:
 	rm -rf bin web/onecharge.wasm web/wasm_exec.js web/*.br web/*.gz server/cmd/onecharge-worker/build

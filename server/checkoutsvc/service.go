@@ -808,7 +808,7 @@ func (s *Service) Checkout(ctx context.Context, userID string, items []checkout.
 		SuccessURL:     baseURL + "/?checkout=success&session_id={CHECKOUT_SESSION_ID}",
 		CancelURL:      baseURL + "/?checkout=canceled",
 		ClientRefID:    userID,
-		IdempotencyKey: checkoutIdempotencyKey(userID, order, claim.Last),
+		IdempotencyKey: checkoutIdempotencyKey(userID, order, claim.Last, baseURL),
 	})
 	s.stripeCall("create_checkout_session", start, err)
 	if err != nil {
@@ -830,12 +830,16 @@ func (s *Service) Checkout(ctx context.Context, userID string, items []checkout.
 }
 
 // checkoutIdempotencyKey derives the Stripe Idempotency-Key of a session
-// create from the user, the priced order and the user's newest session:
-// the same checkout retried after a crash replays Stripe's first answer,
-// while the next checkout (after that session was stored) is a new one.
-func checkoutIdempotencyKey(userID string, order checkout.Order, last string) string {
+// create from the user, the priced order, the user's newest session and
+// the base of the session's return URLs: the same checkout retried after
+// a crash replays Stripe's first answer, while the next checkout (after
+// that session was stored) is a new one. Every parameter of the create is
+// covered: a retry through another of the shop's addresses (its return
+// URLs differ) is a new create, where reusing the key would have Stripe
+// refuse it (idempotency_error) on every retry.
+func checkoutIdempotencyKey(userID string, order checkout.Order, last, baseURL string) string {
 	h := sha256.New()
-	h.Write([]byte(userID + "\x00" + order.Currency + "\x00" + last))
+	h.Write([]byte(userID + "\x00" + order.Currency + "\x00" + last + "\x00" + baseURL))
 	for _, l := range order.Items {
 		h.Write([]byte("\x00" + l.ProductID + "\x00" + strconv.Itoa(l.Quantity) + "\x00" + strconv.FormatInt(l.UnitAmount, 10)))
 	}
