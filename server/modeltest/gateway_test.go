@@ -65,6 +65,13 @@ func (g *faultGateway) disarm() bool {
 	return p != nil && p.fired
 }
 
+// hasFired reports whether the armed plan has fired.
+func (g *faultGateway) hasFired() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.plan != nil && g.plan.fired
+}
+
 func (g *faultGateway) around(op string, call func()) {
 	g.mu.Lock()
 	p := g.plan

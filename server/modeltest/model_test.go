@@ -259,6 +259,10 @@ func newWorld(rt *rapid.T, store string, st *stats) *world {
 			// Retry-After move the fake clock, so a lease can run out.
 			kt.kf.Sleep = func(ctx context.Context, d time.Duration) error { env.Clock.Advance(d); return nil }
 			kt.kf.Rand = func() float64 { return 0.5 }
+			// Nonces the model can name (and rapid can replay): keyflow's
+			// own are random.
+			nonces := 0
+			kt.kf.Nonce = func() string { nonces++; return fmt.Sprintf("%s-kf-%d", sh.name, nonces) }
 			kt.kf.Now = env.Clock.Now
 			sh.tabs = append(sh.tabs, kt)
 		}

@@ -216,8 +216,19 @@ func (tr *kfTransport) Do(ctx context.Context, r keyflow.Request) (keyflow.Respo
 	_ = json.Unmarshal(r.Body, &body)
 	v := validation{tab: tr.tab, items: body.Items, method: body.PaymentMethod, key: body.IdempotencyKey,
 		nonce: r.Header["Idempotency-Key"], body: r.Body}
+	fired := tr.w.gw.hasFired()
 	rep := tr.w.validateOnce(v)
 	if rep.Err != nil {
+		if !fired && tr.w.gw.hasFired() {
+			// This very attempt was killed: keyflow made its key or nonce
+			// (a new nonce after payment_already_completed's clear, say),
+			// so the kill is recorded under what the attempt carried.
+			id := v.key
+			if id == "" {
+				id = sh(v) + v.nonce
+			}
+			tr.w.killedAt[id] = tr.w.env.Clock.Now()
+		}
 		return keyflow.Response{}, rep.Err
 	}
 	h := map[string]string{}
