@@ -20,6 +20,7 @@ func main() {
 	store := browser.NewLocalStorage()
 	client := keyflow.New(store, browser.Fetch{})
 	client.Log = browser.Debug
+	client.Sleep, client.Now = browser.Sleep, browser.Now // keyflow's browser build has no clock
 	if locks, ok := browser.NewWebLocks(); ok {
 		client.Locker = locks // validations take turns across the origin's tabs
 	} else {
