@@ -8,7 +8,7 @@
 //
 // and load it with web/onecharge.js. Its brotli-compressed size must stay
 // within 700 KB: size_test.go measures it, and rejects encoding/json, fmt,
-// net/http and net/url among its dependencies.
+// net/http, net/url, reflect, time and context among its dependencies.
 package main
 
 import (
