@@ -8,7 +8,7 @@
 //
 // and load it with web/onecharge.js. Its brotli-compressed size must stay
 // within 700 KB: size_test.go measures it, and rejects encoding/json, fmt,
-// net/http and net/url among its dependencies.
+// net/http, net/url, reflect, time and context among its dependencies.
 package main
 
 import (
@@ -20,6 +20,7 @@ func main() {
 	store := browser.NewLocalStorage()
 	client := keyflow.New(store, browser.Fetch{})
 	client.Log = browser.Debug
+	client.Sleep, client.Now = browser.Sleep, browser.Now // keyflow's browser build has no clock
 	if locks, ok := browser.NewWebLocks(); ok {
 		client.Locker = locks // validations take turns across the origin's tabs
 	} else {

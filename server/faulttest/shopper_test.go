@@ -170,9 +170,9 @@ type transport struct {
 	sh   *shopper
 }
 
-func (t *transport) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, error) {
+func (t *transport) Do(ctx keyflow.Context, req keyflow.Request) (keyflow.Response, error) {
 	r, base := t.f.pick()
-	hreq, err := http.NewRequestWithContext(ctx, req.Method, base+req.URL, strings.NewReader(string(req.Body)))
+	hreq, err := http.NewRequestWithContext(keyflow.StdContext(ctx), req.Method, base+req.URL, strings.NewReader(string(req.Body)))
 	if err != nil {
 		return keyflow.Response{}, err
 	}

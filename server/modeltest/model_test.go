@@ -257,13 +257,13 @@ func newWorld(rt *rapid.T, store string, st *stats) *world {
 			kt.kf.BaseURL = env.URL
 			// Waiting is time passing on the service's clock: backoff and
 			// Retry-After move the fake clock, so a lease can run out.
-			kt.kf.Sleep = func(ctx context.Context, d time.Duration) error { env.Clock.Advance(d); return nil }
+			kt.kf.Sleep = func(_ keyflow.Context, d keyflow.Duration) error { env.Clock.Advance(time.Duration(d)); return nil }
 			kt.kf.Rand = func() float64 { return 0.5 }
 			// Nonces the model can name (and rapid can replay): keyflow's
 			// own are random.
 			nonces := 0
 			kt.kf.Nonce = func() string { nonces++; return fmt.Sprintf("%s-kf-%d", sh.name, nonces) }
-			kt.kf.Now = env.Clock.Now
+			kt.kf.Now = func() int64 { return env.Clock.Now().UnixNano() }
 			sh.tabs = append(sh.tabs, kt)
 		}
 		w.shoppers = append(w.shoppers, sh)

@@ -2,7 +2,6 @@ package modeltest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,7 +210,7 @@ type kfTransport struct {
 	tab *tab
 }
 
-func (tr *kfTransport) Do(ctx context.Context, r keyflow.Request) (keyflow.Response, error) {
+func (tr *kfTransport) Do(ctx keyflow.Context, r keyflow.Request) (keyflow.Response, error) {
 	var body checkout.ValidateRequest
 	_ = json.Unmarshal(r.Body, &body)
 	v := validation{tab: tr.tab, items: body.Items, method: body.PaymentMethod, key: body.IdempotencyKey,

@@ -1,12 +1,10 @@
 package keyflow
 
 import (
-	"context"
 	"errors"
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/onecharge/onecharge/shared/checkout"
 )
@@ -14,9 +12,9 @@ import (
 // Defaults of New.
 const (
 	DefaultMaxAttempts   = 4
-	DefaultBaseDelay     = 250 * time.Millisecond
-	DefaultMaxDelay      = 4 * time.Second
-	DefaultMaxRetryAfter = 30 * time.Second
+	DefaultBaseDelay     = 250 * Millisecond
+	DefaultMaxDelay      = 4 * Second
+	DefaultMaxRetryAfter = 30 * Second
 )
 
 // ValidatePath is the path of ValidateOrderItemsInsert (CONTRACT.md section 5).
@@ -34,17 +32,21 @@ type Client struct {
 	MaxAttempts int
 	// BaseDelay and MaxDelay shape the backoff: before retry n the client
 	// waits a random duration in [0, min(MaxDelay, BaseDelay·2^(n-1))).
-	BaseDelay time.Duration
-	MaxDelay  time.Duration
+	BaseDelay Duration
+	MaxDelay  Duration
 	// MaxRetryAfter is the longest Retry-After the client waits for; a
 	// longer one ends the retries with the response's rejection (default 30s).
-	MaxRetryAfter time.Duration
-	// Sleep waits d or until ctx ends (default: a timer).
-	Sleep func(ctx context.Context, d time.Duration) error
+	MaxRetryAfter Duration
+	// Sleep waits d or until ctx ends; an error (ctx's) ends the
+	// validation as canceled (default: a timer; the browser build has
+	// none, and the module sets it).
+	Sleep func(ctx Context, d Duration) error
 	// Rand returns a uniformly random number in [0, 1) (default math/rand/v2).
 	Rand func() float64
-	// Now returns the current time, for Retry-After dates (default time.Now).
-	Now func() time.Time
+	// Now returns the current time in nanoseconds since 1970 UTC, as
+	// time.Time's UnixNano, for Retry-After dates (default: the system
+	// clock; the browser build has none, and the module sets it).
+	Now func() int64
 	// Log, when set, receives one line for every retry, rotation and clear.
 	Log func(msg string)
 	// Locker, when set, serializes validations with the other Clients that
@@ -73,7 +75,7 @@ func New(store Store, transport Transport) *Client {
 		MaxRetryAfter: DefaultMaxRetryAfter,
 		Sleep:         sleep,
 		Rand:          rand.Float64,
-		Now:           time.Now,
+		Now:           now,
 		store:         store,
 		transport:     transport,
 		turn:          make(chan struct{}, 1),
@@ -111,7 +113,7 @@ func New(store Store, transport Transport) *Client {
 // two tabs checking out at once, send the key the first call stored
 // instead of starting a second checkout session with a second
 // PaymentIntent.
-func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+func (c *Client) ValidateCartItems(ctx Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
 	req.IdempotencyKey = ""
 	if err := req.Validate(); err != nil {
 		return checkout.ValidateResponse{}, localRejection(err)
@@ -193,7 +195,7 @@ func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateRes
 // send posts req until it gets an answer that is not transient or runs out
 // of attempts. Without a key (for a method that uses keys) it sends a fresh
 // nonce, the same on every attempt.
-func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+func (c *Client) send(ctx Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
 	var zero checkout.ValidateResponse
 	httpReq := Request{
 		Method: "POST",
@@ -215,7 +217,7 @@ func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checko
 		res, err := c.transport.Do(ctx, httpReq)
 		var (
 			rej       *Rejection
-			wait      time.Duration
+			wait      Duration
 			waitGiven bool
 		)
 		switch {
@@ -241,7 +243,7 @@ func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checko
 			if !retriable(res.Status, rej.Code) {
 				return zero, rej
 			}
-			wait, waitGiven = parseRetryAfter(header(res.Header, "retry-after"), c.now())
+			wait, waitGiven = parseRetryAfter(header(res.Header, "retry-after"), c.now)
 		}
 		if attempt >= maxAttempts {
 			return zero, rej
@@ -273,7 +275,7 @@ func retriable(status int, code checkout.Code) bool {
 
 // backoff returns the full-jitter delay before retry n (n >= 1): uniform in
 // [0, min(MaxDelay, BaseDelay·2^(n-1))).
-func (c *Client) backoff(n int) time.Duration {
+func (c *Client) backoff(n int) Duration {
 	base, ceiling := c.BaseDelay, c.MaxDelay
 	if base <= 0 {
 		base = DefaultBaseDelay
@@ -295,24 +297,24 @@ func (c *Client) backoff(n int) time.Duration {
 	if r < 0 || r >= 1 {
 		r = 0
 	}
-	return time.Duration(r * float64(d))
+	return Duration(r * float64(d))
 }
 
-func (c *Client) maxRetryAfter() time.Duration {
+func (c *Client) maxRetryAfter() Duration {
 	if c.MaxRetryAfter <= 0 {
 		return DefaultMaxRetryAfter
 	}
 	return c.MaxRetryAfter
 }
 
-func (c *Client) now() time.Time {
+func (c *Client) now() int64 {
 	if c.Now != nil {
 		return c.Now()
 	}
-	return time.Now()
+	return now()
 }
 
-func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+func (c *Client) sleep(ctx Context, d Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
@@ -322,21 +324,6 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 func (c *Client) log(msg string) {
 	if c.Log != nil {
 		c.Log(msg)
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

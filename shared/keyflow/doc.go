@@ -15,7 +15,12 @@
 // decoded with checkout's JSON codec rather than encoding/json, texts are
 // built with strconv rather than fmt (Client.Log receives finished lines),
 // the redirect URL's query is read by hand rather than with net/url, and
-// Retry-After dates are parsed by hand rather than with time.Parse.
+// Retry-After dates are parsed by hand rather than with time.Parse. Its
+// browser build imports neither time nor context: lengths of time are its
+// own Duration (nanoseconds, like time.Duration), cancellation is its own
+// Context interface (which every context.Context satisfies), and the clock
+// (Client.Sleep and Client.Now) is the module's, as the build has none of
+// its own (native.go holds the defaults elsewhere).
 //
 // # Retries
 //

@@ -1,7 +1,6 @@
 package keyflow
 
 import (
-	"context"
 	"math/rand/v2"
 	"strconv"
 
@@ -19,7 +18,7 @@ type Locker interface {
 	// function that releases it; the Client calls that function exactly
 	// once. An error means the lock was not taken: with ctx ended the
 	// validation is canceled, otherwise it goes on without the lock.
-	Lock(ctx context.Context) (unlock func(), err error)
+	Lock(ctx Context) (unlock func(), err error)
 }
 
 // NonceHeader is the request header that carries the client nonce of a
@@ -50,16 +49,16 @@ type Board interface {
 	// browser's board: 10 seconds, far longer than localStorage takes to
 	// reach the other tabs), and returns once Latest, in any context,
 	// would see it.
-	Post(ctx context.Context, key string) error
+	Post(ctx Context, key string) error
 	// Latest returns the key posted last ("" when that was a clear), or
 	// false when nothing was posted recently.
-	Latest(ctx context.Context) (key string, ok bool)
+	Latest(ctx Context) (key string, ok bool)
 }
 
 // lock takes this Client's turn and then its Locker, if any. It returns
 // the function that releases both and the Locker's Board when the Locker
 // was taken and has one, or a cancellation Rejection when ctx ended first.
-func (c *Client) lock(ctx context.Context) (unlock func(), board Board, err error) {
+func (c *Client) lock(ctx Context) (unlock func(), board Board, err error) {
 	select {
 	case c.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -85,7 +84,7 @@ func (c *Client) lock(ctx context.Context) (unlock func(), board Board, err erro
 // postedKey returns the key last posted on board, when it is a well-formed
 // key: the Store had none, but another Client may have stored one that the
 // Store does not show yet.
-func (c *Client) postedKey(ctx context.Context, board Board) string {
+func (c *Client) postedKey(ctx Context, board Board) string {
 	key, ok := board.Latest(ctx)
 	if !ok || key == "" {
 		return ""
@@ -98,7 +97,7 @@ func (c *Client) postedKey(ctx context.Context, board Board) string {
 }
 
 // post records the stored key on board.
-func (c *Client) post(ctx context.Context, board Board) {
+func (c *Client) post(ctx Context, board Board) {
 	key, _ := c.store.Get()
 	if err := board.Post(ctx, key); err != nil {
 		c.log("onecharge: the stored key could not be posted to the other tabs: " + err.Error())
@@ -114,7 +113,7 @@ func (c *Client) posted(key string) {
 		return
 	}
 	go func() {
-		if err := board.Post(context.Background(), key); err != nil {
+		if err := board.Post(Background(), key); err != nil {
 			c.log("onecharge: the stored key could not be posted to the other tabs: " + err.Error())
 		}
 	}()

@@ -135,7 +135,7 @@ type chanLocker struct {
 
 func newChanLocker() *chanLocker { return &chanLocker{ch: make(chan struct{}, 1)} }
 
-func (l *chanLocker) Lock(ctx context.Context) (func(), error) {
+func (l *chanLocker) Lock(ctx keyflow.Context) (func(), error) {
 	l.waiting.Add(1)
 	defer l.waiting.Add(-1)
 	select {
@@ -190,7 +190,7 @@ type loggedTransport struct {
 	events *eventLog
 }
 
-func (tr loggedTransport) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, error) {
+func (tr loggedTransport) Do(ctx keyflow.Context, req keyflow.Request) (keyflow.Response, error) {
 	tr.events.add("request")
 	return tr.Transport.Do(ctx, req)
 }
@@ -239,7 +239,7 @@ func newFakeServer() *fakeServer {
 	return &fakeServer{gate: make(chan struct{}), issued: map[string]bool{}, completed: map[string]bool{}, byNonce: map[string]string{}}
 }
 
-func (s *fakeServer) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, error) {
+func (s *fakeServer) Do(ctx keyflow.Context, req keyflow.Request) (keyflow.Response, error) {
 	var body checkout.ValidateRequest
 	if err := json.Unmarshal(req.Body, &body); err != nil {
 		return keyflow.Response{}, err
@@ -413,7 +413,7 @@ type lossyTransport struct {
 	lose int
 }
 
-func (tr *lossyTransport) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, error) {
+func (tr *lossyTransport) Do(ctx keyflow.Context, req keyflow.Request) (keyflow.Response, error) {
 	res, err := tr.Transport.Do(ctx, req)
 	if err == nil && tr.lose > 0 {
 		tr.lose--
@@ -426,7 +426,7 @@ func (tr *lossyTransport) Do(ctx context.Context, req keyflow.Request) (keyflow.
 // origin.
 type failingLocker struct{ calls atomic.Int32 }
 
-func (l *failingLocker) Lock(context.Context) (func(), error) {
+func (l *failingLocker) Lock(keyflow.Context) (func(), error) {
 	l.calls.Add(1)
 	return nil, errors.New("SecurityError: the lock manager is unavailable")
 }
@@ -493,7 +493,7 @@ type boardLocker struct {
 
 func newBoardLocker() *boardLocker { return &boardLocker{chanLocker: newChanLocker()} }
 
-func (b *boardLocker) Post(_ context.Context, key string) error {
+func (b *boardLocker) Post(_ keyflow.Context, key string) error {
 	b.events.add("post " + key)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -501,7 +501,7 @@ func (b *boardLocker) Post(_ context.Context, key string) error {
 	return nil
 }
 
-func (b *boardLocker) Latest(context.Context) (string, bool) {
+func (b *boardLocker) Latest(keyflow.Context) (string, bool) {
 	b.events.add("latest")
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -703,8 +703,8 @@ type failingBoard struct {
 	latestCalls, postCalls int
 }
 
-func (b *failingBoard) Post(context.Context, string) error { b.postCalls++; return nil }
-func (b *failingBoard) Latest(context.Context) (string, bool) {
+func (b *failingBoard) Post(keyflow.Context, string) error { b.postCalls++; return nil }
+func (b *failingBoard) Latest(keyflow.Context) (string, bool) {
 	b.latestCalls++
 	return keyB, true
 }

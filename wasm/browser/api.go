@@ -3,7 +3,6 @@
 package browser
 
 import (
-	"context"
 	"math"
 	"syscall/js"
 
@@ -111,7 +110,7 @@ func validateCartItems(client *keyflow.Client, request js.Value) js.Value {
 		if err != nil {
 			return rejection(keyflow.AsRejection(err)), false
 		}
-		resp, err := client.ValidateCartItems(context.Background(), req)
+		resp, err := client.ValidateCartItems(keyflow.Background(), req)
 		if err != nil {
 			return rejection(keyflow.AsRejection(err)), false
 		}

@@ -4,9 +4,10 @@
 // (whose changes, here or in another tab, are dispatched as the window
 // event "onecharge:keychange"), a Transport over fetch, a Locker and Board
 // over the Web Locks API (validations take turns across the origin's
-// tabs), and the JavaScript API installed on globalThis.onecharge
-// (CONTRACT.md section 6). It is the only package of the module that
-// imports syscall/js.
+// tabs), the clock keyflow's browser build lacks (Sleep over setTimeout,
+// Now over Date.now), and the JavaScript API installed on
+// globalThis.onecharge (CONTRACT.md section 6). It is the only package of
+// the module that imports syscall/js.
 //
 // Every call into JavaScript that may throw goes through Reflect (whose
 // calls syscall/js guards), so a throwing getter such as a blocked
@@ -16,6 +17,6 @@
 //
 // Requests and responses cross the boundary as JSON text (JSON.stringify
 // and JSON.parse on the JavaScript side, checkout's codec on the Go side):
-// the bundle must not link encoding/json or fmt (wasm/size_test.go checks
-// this and the bundle's size budget).
+// the bundle must not link encoding/json or fmt, nor time or context
+// (wasm/size_test.go checks this and the bundle's size budget).
 package browser

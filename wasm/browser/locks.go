@@ -3,12 +3,12 @@
 package browser
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"strings"
 	"syscall/js"
-	"time"
+
+	"github.com/onecharge/onecharge/shared/keyflow"
 )
 
 // LockName is the Web Lock that serializes validations across the tabs
@@ -17,7 +17,7 @@ const LockName = "onecharge:" + StorageKey
 
 // PostTTL is how long a post stays on the board: far longer than
 // localStorage takes to reach the other tabs.
-const PostTTL = 10 * time.Second
+const PostTTL = 10 * keyflow.Second
 
 const postPrefix = LockName + " posted "
 
@@ -63,7 +63,7 @@ func NewWebLocks() (*WebLocks, bool) {
 // (failed: navigator.locks.request rejects, as in an opaque origin) signal
 // the waiting goroutine through a buffered channel. When ctx ends first, a
 // lock granted later is released at once.
-func (l *WebLocks) Lock(ctx context.Context) (func(), error) {
+func (l *WebLocks) Lock(ctx keyflow.Context) (func(), error) {
 	release, err := l.lock(ctx, l.Name, "exclusive")
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func (l *WebLocks) Lock(ctx context.Context) (func(), error) {
 
 // lock takes the lock name in mode ("exclusive" or "shared") and returns
 // the function that releases it (a JavaScript function).
-func (l *WebLocks) lock(ctx context.Context, name, mode string) (js.Value, error) {
+func (l *WebLocks) lock(ctx keyflow.Context, name, mode string) (js.Value, error) {
 	var resolve js.Value
 	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		resolve = arg(args, 0)
@@ -118,17 +118,17 @@ func (l *WebLocks) lock(ctx context.Context, name, mode string) (js.Value, error
 }
 
 // Post implements keyflow.Board.
-func (l *WebLocks) Post(ctx context.Context, key string) error {
+func (l *WebLocks) Post(ctx keyflow.Context, key string) error {
 	// Shared: two posts of one key in one millisecond have one name.
-	release, err := l.lock(ctx, postPrefix+strconv.FormatInt(time.Now().UnixMilli(), 10)+":"+key, "shared")
+	release, err := l.lock(ctx, postPrefix+strconv.FormatInt(nowMillis(), 10)+":"+key, "shared")
 	if err == nil {
-		err = try(func() { global.Call("setTimeout", release, PostTTL.Milliseconds()) })
+		err = try(func() { global.Call("setTimeout", release, int64(PostTTL/keyflow.Millisecond)) })
 	}
 	return err
 }
 
 // Latest implements keyflow.Board: the key of the newest post held.
-func (l *WebLocks) Latest(ctx context.Context) (string, bool) {
+func (l *WebLocks) Latest(ctx keyflow.Context) (string, bool) {
 	var query js.Value
 	if try(func() { query = l.manager.Call("query") }) != nil {
 		return "", false

@@ -181,6 +181,20 @@ const NONCE = /^[0-9a-z]{1,13}\.[0-9a-z]{1,13}$/;
   // request_in_progress is retried too.
   r = await validate(req(), fail(409, 'request_in_progress', 'busy', { 'Retry-After': '0' }), ok('CARD', K2));
   assert.deepEqual(r.keys, [K2, K2]);
+  // Retry-After waits on the page's timers (setTimeout) and clock
+  // (Date.now): one second, an HTTP-date one to two seconds ahead, and a
+  // date an hour ahead, which ends the retries instead.
+  let t0 = Date.now();
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': '1' }), ok('CARD', K2));
+  assert.deepEqual(r.keys, [K2, K2]);
+  assert.ok(Date.now() - t0 >= 1000, `Retry-After 1 waited ${Date.now() - t0}ms`);
+  t0 = Date.now();
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': new Date(t0 + 2000).toUTCString() }), ok('CARD', K2));
+  assert.deepEqual(r.keys, [K2, K2]);
+  assert.ok(Date.now() - t0 >= 900 && Date.now() - t0 < 5000, `a date 2s ahead waited ${Date.now() - t0}ms`);
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': new Date(Date.now() + 3600e3).toUTCString() }));
+  assertRejection(r.rejection, 'generic', 'internal', 503);
+  assert.equal(r.calls.length, 1);
 
   // maxAttempts in all: 3 network errors, then a generic rejection.
   r = await validate(req(), { networkError: true }, { networkError: true }, { networkError: true });
