@@ -191,8 +191,8 @@ type KeyRecord struct {
 
 	CreatedAt     time.Time
 	LastUsedAt    time.Time
-	SyncedAt      time.Time // when PIStatus was last learned from Stripe; zero: re-read
-	WebhookSeenAt time.Time // zero until a webhook told us about the PaymentIntent
+	SyncedAt      time.Time // when the PaymentIntent was last learned from a Stripe answer; zero: re-read
+	WebhookSeenAt time.Time // zero until a webhook told us about the PaymentIntent (webhooks never set SyncedAt)
 }
 
 // Held reports whether a request holds the key at now.

@@ -345,8 +345,14 @@ func sameOrder(a, b checkout.Order) bool {
 	return a.Amount == b.Amount && a.Currency == b.Currency && slices.Equal(a.Items, b.Items)
 }
 
+// fresh reports whether rec's PaymentIntent state can be answered without
+// asking Stripe: it was synced from a Stripe answer (and not marked stale
+// since), and either a webhook has told us about the intent since or the
+// sync is recent. A webhook alone never makes a state fresh: events carry
+// statuses, and a request that lost its lease may have changed the amount
+// (MarkStale), which only a Stripe answer can set right.
 func (s *Service) fresh(rec *KeyRecord, now time.Time) bool {
-	return !rec.WebhookSeenAt.IsZero() || (!rec.SyncedAt.IsZero() && now.Sub(rec.SyncedAt) < s.StaleAfter)
+	return !rec.SyncedAt.IsZero() && (!rec.WebhookSeenAt.IsZero() || now.Sub(rec.SyncedAt) < s.StaleAfter)
 }
 
 // sync is phases two and three for a held key: make Stripe's PaymentIntent

@@ -553,7 +553,6 @@ func (s *Store) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (checkouts
 			return res, nil
 		}
 		row.WebhookSeenAt = now
-		row.SyncedAt = now
 		switch ev.Type {
 		case checkoutsvc.EventPaymentSucceeded:
 			row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusSucceeded)

@@ -712,7 +712,7 @@ func applyIntentEvent(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) (*ch
 		return nil, err
 	}
 
-	row.WebhookSeenAt, row.SyncedAt = ev.Now, ev.Now
+	row.WebhookSeenAt = ev.Now
 	var order *checkoutsvc.RecordedOrder
 	switch ev.Type {
 	case checkoutsvc.EventPaymentSucceeded:
