@@ -8,7 +8,7 @@ GOROOT_WASM := $(shell $(GO) env GOROOT)/lib/wasm
 # matter (they wait on fetch) but whose size does (about 6 KB brotli).
 WASM_GCFLAGS := github.com/onecharge/onecharge/...=-l
 
-.PHONY: all build server wasm worker run test vet bench clean
+.PHONY: all build server wasm worker run test vet bench soak clean
 
 all: build
 
@@ -45,6 +45,17 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# The long runs, each for SOAK: the model-based randomized test
+# (server/modeltest) on each store (memory, then PostgreSQL), printing how
+# many checks and steps ran (a failure prints the shrunk sequence and how
+# to replay it); then the fault campaign (server/faulttest) with SOAK of
+# faults instead of make test's 50 s, printing its figures.
+# make soak SOAK=30m.
+SOAK ?= 5m
+soak:
+	ONECHARGE_SOAK=$(SOAK) scripts/with-postgres.sh $(GO) test -count=1 -v -timeout 0 -run '^TestModel$$' ./server/modeltest/
+	ONECHARGE_SOAK=$(SOAK) CI=true scripts/with-postgres.sh $(GO) test -count=1 -v -timeout 0 -run '^TestFaultCampaign$$' ./server/faulttest/
 
 clean:
 	rm -rf bin web/onecharge.wasm web/wasm_exec.js web/*.br web/*.gz server/cmd/onecharge-worker/build

@@ -72,6 +72,7 @@ type consoleEntry struct {
 // validateCall is one POST /api/orders/validate the page sent.
 type validateCall struct {
 	Key    string // the idempotency_key sent, "" for none
+	Nonce  string // the Idempotency-Key header sent, "" for none
 	Status int    // HTTP status; 0 while pending or on a network error
 	Failed bool   // no response (network error)
 }
@@ -191,7 +192,7 @@ func (tb *tab) onEvent(ev any) {
 		if ev.Request.Method != "POST" || !strings.HasSuffix(urlPath(ev.Request.URL), "/api/orders/validate") {
 			return
 		}
-		call := &validateCall{Key: sentKey(ev.Request)}
+		call := &validateCall{Key: sentKey(ev.Request), Nonce: header(ev.Request.Headers, "Idempotency-Key")}
 		tb.mu.Lock()
 		tb.validates = append(tb.validates, call)
 		tb.byID[ev.RequestID] = call
@@ -237,6 +238,17 @@ func urlPath(raw string) string {
 		return raw
 	}
 	return u.Path
+}
+
+// header returns the value of a request header, by name in any case.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
 }
 
 // sentKey is the idempotency_key of a validation request body.
@@ -342,7 +354,7 @@ func (tb *tab) saveFailure() {
 		fmt.Fprintf(&log, "[%s] %s\n", e.Type, e.Text)
 	}
 	for i, c := range tb.validateCalls() {
-		fmt.Fprintf(&log, "[validate #%d] key=%q status=%d failed=%v\n", i+1, c.Key, c.Status, c.Failed)
+		fmt.Fprintf(&log, "[validate #%d] key=%q nonce=%q status=%d failed=%v\n", i+1, c.Key, c.Nonce, c.Status, c.Failed)
 	}
 	tb.mu.Lock()
 	for _, l := range tb.netLog {

@@ -24,9 +24,12 @@ const BrotliBudget = 700 << 10
 
 // forbiddenDeps are packages the bundle must not link: each costs tens to
 // hundreds of KB (encoding/json with fmt and reflect about 250 KB brotli,
-// fmt alone 130 KB). shared/checkout keeps its encoding/json and fmt code
-// behind //go:build !js, and its JSON codec serves the browser.
-var forbiddenDeps = []string{"encoding/json", "fmt", "net/http", "net/url"}
+// fmt alone 130 KB, context 21 KB, time 34 KB with the syscall and
+// internal/godebug it brings). shared/checkout keeps its encoding/json,
+// fmt and time code behind //go:build !js || workers, and its JSON codec
+// serves the browser; shared/keyflow has its own Duration and Context, and
+// the module gives it a clock (setTimeout, Date.now).
+var forbiddenDeps = []string{"encoding/json", "fmt", "net/http", "net/url", "reflect", "time", "context"}
 
 // TestBundleSize builds the bundle as `make wasm` does and fails when it
 // links a forbidden package or brotli-compresses to more than

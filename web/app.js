@@ -8,7 +8,9 @@
  * base of GET /api/config with the client secret, as Stripe.js does.
  *
  * The page never touches localStorage itself: the key is the module's
- * (getStoredIdempotencyKey is only read for the "Under the hood" panel).
+ * (getStoredIdempotencyKey is only read for the "Under the hood" panel,
+ * which follows the module's 'onecharge:keychange' events, so it shows a
+ * key stored, rotated or cleared by another tab too).
  *
  * Stable element ids (used by the browser tests in e2e/): #checkout, #pay,
  * #card-visa, #card-3ds, #card-declined, #pm-card, #pm-card-test, #pm-cod,
@@ -316,10 +318,11 @@
     var busy = state.checkouts > 0;
     // aria-disabled, not disabled: the button announces itself as
     // unavailable while a validation runs, yet a fast double click still
-    // reaches the module. The module runs validations one at a time, so
-    // the second one sends the key the first stored and gets the same
-    // PaymentIntent; that is what the library guarantees and what the
-    // browser tests check. Disabling here would hide it.
+    // reaches the module. The module runs validations one at a time (in
+    // every tab of the origin), so the second one sends the key the first
+    // stored and gets the same PaymentIntent; that is what the library
+    // guarantees and what the browser tests check. Disabling here would
+    // hide it.
     btn.setAttribute('aria-disabled', String(busy || !state.api));
     btn.classList.toggle('busy', busy);
     btn.textContent = busy ? 'Checking out…' : 'Checkout';
@@ -644,6 +647,8 @@
     $('pay').addEventListener('click', pay);
     $('hosted-checkout').addEventListener('click', hostedCheckout);
     $('toast-close').addEventListener('click', hideToast);
+    // The stored key changed, here or in another tab of this shop.
+    window.addEventListener('onecharge:keychange', updatePanel);
 
     var configured = request('GET', '/api/config').then(function (data) {
       state.config = data.stripe;

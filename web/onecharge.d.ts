@@ -4,6 +4,12 @@
 //
 // Until `onecharge.ready` resolves, only `ready` exists on the object: call
 // the functions on the value `ready` resolves with, or after awaiting it.
+//
+// Whenever the stored key changes, in this tab or in another tab of the
+// origin, the module dispatches the event 'onecharge:keychange' on window
+// (a CustomEvent whose detail is Onecharge.KeyChangeDetail):
+//
+//   addEventListener('onecharge:keychange', (e) => show(e.detail.key));
 
 declare namespace Onecharge {
   /** How the shopper pays. Only CARD and CARD_TEST carry an idempotency key. */
@@ -102,6 +108,12 @@ declare namespace Onecharge {
     status: number;
   }
 
+  /** The detail of the 'onecharge:keychange' event. */
+  interface KeyChangeDetail {
+    /** The stored key now, or null when there is none. */
+    key: string | null;
+  }
+
   interface ConfigureOptions {
     /** Prefix of API URLs; '' (the default) means the page's own origin. */
     baseURL?: string;
@@ -118,6 +130,13 @@ declare namespace Onecharge {
      * Validates the cart with the server, sending the stored idempotency key
      * and retrying transient failures with it; stores the key the server
      * returns. Rejects with a Rejection.
+     *
+     * Validations run one at a time across all tabs of the origin (Web
+     * Locks; where navigator.locks is missing, within this tab), and each
+     * reads the stored key once it is its turn, so two tabs checking out at
+     * once make one checkout. One without a stored key sends a random nonce
+     * in the Idempotency-Key header, the same on each of its retries, so a
+     * retry whose first response was lost gets the key already issued.
      */
     validateCartItems(request: ValidateRequest): Promise<ValidateResponse>;
     /** The stored key, or null. */
@@ -139,3 +158,8 @@ declare namespace Onecharge {
 }
 
 declare var onecharge: Onecharge.API;
+
+interface WindowEventMap {
+  /** The stored idempotency key changed, in this tab or another one. */
+  'onecharge:keychange': CustomEvent<Onecharge.KeyChangeDetail>;
+}

@@ -71,8 +71,7 @@ type Store interface {
 	//     - DecideTouch sets last_used_at = in.Now and stores in.Cart as
 	//       the user's cart;
 	//     - DecideLock stores Record.LockToken and Record.LeaseUntil on
-	//       the existing row and, when Record.Pending is not nil, the
-	//       pending order; nothing else (the outcome is not known yet);
+	//       the existing row; nothing else (the outcome is not known yet);
 	//     - DecideInsert stores Record as a new row and, when Alias is
 	//       not "", binds the alias (user, Alias) to Record.Key, and
 	//       stores in.Cart. When the alias is already bound (a concurrent
@@ -92,6 +91,11 @@ type Store interface {
 	// next request re-reads it from Stripe (the failed call may have
 	// changed it).
 	ReleaseKey(ctx context.Context, key, token string, stale bool) error
+	// SetPending stores order as the key's pending order (nil clears it),
+	// when token still holds the key (else ErrLeaseLost): the request is
+	// about to ask Stripe for its amount, or puts back the pending order
+	// it found when Stripe refused.
+	SetPending(ctx context.Context, key, token string, order *checkout.Order) error
 	// MarkStale forgets when the key's PaymentIntent was last synced,
 	// whoever holds the key: a request that lost its lease after a Stripe
 	// call that may have landed uses it to make its successor re-read.
@@ -121,6 +125,35 @@ type Store interface {
 	// PaymentIntent or Checkout Session id; ok is false for anyone but
 	// its owner. See OrderStatusOf.
 	GetOrder(ctx context.Context, userID, id string) (checkout.OrderStatus, bool, error)
+
+	// The reaper's (see Reaper).
+
+	// TryReaperLock takes the reaper's lock without waiting, so that one
+	// replica reaps at a time: ok is false when another process holds it.
+	// release frees it. On PostgreSQL it is a session-level advisory lock
+	// on a connection of its own, freed also when the process dies.
+	TryReaperLock(ctx context.Context) (release func(), ok bool, err error)
+	// ReapableKeys lists up to limit keys, oldest first, whose
+	// PaymentIntent may still be paid as far as the store knows (status
+	// requires_payment_method or requires_confirmation), unused since
+	// before idleBefore, and not held at now.
+	ReapableKeys(ctx context.Context, idleBefore, now time.Time, limit int) ([]KeyRecord, error)
+	// ReplacedSessions lists up to limit open Checkout Sessions that are
+	// not their user's newest.
+	ReplacedSessions(ctx context.Context, limit int) ([]CheckoutSession, error)
+	// CloseSessions sets the status of the sessions in statuses (id →
+	// SessionExpired or SessionComplete) that are still open.
+	CloseSessions(ctx context.Context, statuses map[string]string) error
+	// DeleteBefore deletes up to limit rows of each kind older than
+	// before: key rows unused since then and not held at now, aliases made
+	// before then, applied event ids received before then, and closed
+	// Checkout Sessions created before then. Orders are never deleted.
+	DeleteBefore(ctx context.Context, before, now time.Time, limit int) (Deleted, error)
+}
+
+// Deleted counts what DeleteBefore deleted.
+type Deleted struct {
+	Keys, Aliases, Events, Sessions int
 }
 
 // KeyRecord is the server's row for one idempotency key.
@@ -158,8 +191,8 @@ type KeyRecord struct {
 
 	CreatedAt     time.Time
 	LastUsedAt    time.Time
-	SyncedAt      time.Time // when PIStatus was last learned from Stripe; zero: re-read
-	WebhookSeenAt time.Time // zero until a webhook told us about the PaymentIntent
+	SyncedAt      time.Time // when the PaymentIntent was last learned from a Stripe answer; zero: re-read
+	WebhookSeenAt time.Time // zero until a webhook told us about the PaymentIntent (webhooks never set SyncedAt)
 }
 
 // Held reports whether a request holds the key at now.
@@ -246,13 +279,17 @@ type RecordInput struct {
 	// Cart, when not nil, is stored as the user's cart.
 	Cart []checkout.Item
 	Now  time.Time
+	// Sync records only what Stripe said about the PaymentIntent, even
+	// that it is paid, and never moves last_used_at: the reaper's record,
+	// which is not a shopper's request.
+	Sync bool
 }
 
-// When the status stored after RecordKey is succeeded, processing or
-// canceled, Order and Cart are not stored and last_used_at is not moved:
-// the request is refused (or rotates), and a refused request writes
-// nothing of its own. Otherwise last_used_at = Now. synced_at = Now when
-// PI.ID is set.
+// When the status stored after RecordKey is succeeded or processing, the
+// request is refused and nothing but the lease is written (I4). When it is
+// canceled, the PaymentIntent is stored but Order and Cart are not and
+// last_used_at is not moved (the key rotates next). Otherwise last_used_at
+// = Now. synced_at = Now when PI.ID is set.
 
 // LeaseKind says what a lease holds.
 type LeaseKind int

@@ -17,6 +17,12 @@ func ApplyRecord(row KeyRecord, in RecordInput) (KeyRecord, bool, error) {
 	if in.Token == "" || row.LockToken != in.Token {
 		return row, false, ErrLeaseLost
 	}
+	if !in.Sync && (Completed(row.PIStatus) || Completed(ForwardStatus(row.PIStatus, in.PI.Status))) {
+		// Paid or under way (a webhook won the race, or Stripe says so):
+		// the request is refused and writes nothing but its release.
+		row.LockToken, row.LeaseUntil = "", time.Time{}
+		return row, false, nil
+	}
 	if pi := in.PI; pi.ID != "" {
 		if row.PaymentIntentID != "" && row.PaymentIntentID != pi.ID {
 			return row, false, errors.New("record key: the key is bound to another PaymentIntent")
@@ -30,7 +36,7 @@ func ApplyRecord(row KeyRecord, in RecordInput) (KeyRecord, bool, error) {
 		row.SyncedAt = in.Now
 	}
 	storeCart := false
-	if StatusRank(row.PIStatus) <= 0 {
+	if StatusRank(row.PIStatus) <= 0 && !in.Sync {
 		if in.Order != nil {
 			row.Items = append([]checkout.Line{}, in.Order.Items...)
 			row.Amount, row.Currency = in.Order.Amount, in.Order.Currency

@@ -324,10 +324,6 @@ func (v *validation) decide(c Claim, now time.Time, newKey, token string) Decisi
 	}
 	rec := *cur
 	rec.LockToken, rec.LeaseUntil = token, lease
-	if !sameOrder(cur.Order(), v.order) {
-		pending := v.order
-		rec.Pending = &pending
-	}
 	// A lock token left behind is a holder that died or stalled: what it
 	// did at Stripe is unknown.
 	return Decision{Kind: DecideLock, Record: rec, Outcome: OutcomeSync, Resync: cur.LockToken != ""}
@@ -349,8 +345,14 @@ func sameOrder(a, b checkout.Order) bool {
 	return a.Amount == b.Amount && a.Currency == b.Currency && slices.Equal(a.Items, b.Items)
 }
 
+// fresh reports whether rec's PaymentIntent state can be answered without
+// asking Stripe: it was synced from a Stripe answer (and not marked stale
+// since), and either a webhook has told us about the intent since or the
+// sync is recent. A webhook alone never makes a state fresh: events carry
+// statuses, and a request that lost its lease may have changed the amount
+// (MarkStale), which only a Stripe answer can set right.
 func (s *Service) fresh(rec *KeyRecord, now time.Time) bool {
-	return !rec.WebhookSeenAt.IsZero() || (!rec.SyncedAt.IsZero() && now.Sub(rec.SyncedAt) < s.StaleAfter)
+	return !rec.SyncedAt.IsZero() && (!rec.WebhookSeenAt.IsZero() || now.Sub(rec.SyncedAt) < s.StaleAfter)
 }
 
 // sync is phases two and three for a held key: make Stripe's PaymentIntent
@@ -372,19 +374,32 @@ func (v *validation) sync(ctx context.Context, rec KeyRecord, resync bool) (KeyR
 		pi = PaymentIntent{ID: rec.PaymentIntentID, ClientSecret: rec.ClientSecret, Status: rec.PIStatus, Amount: rec.PIAmount, Currency: rec.PICurrency}
 	}
 	if err != nil {
-		return KeyRecord{}, v.fail(ctx, h, rec, err, rec.PaymentIntentID != "")
+		// A create or a read that failed changed nothing we rely on: a
+		// repeated create replays Stripe's first answer.
+		return KeyRecord{}, v.fail(ctx, h, rec, err, false)
 	}
 	if done, err := v.settled(ctx, h, rec, pi); done {
 		return KeyRecord{}, err
 	}
 	if pi.Amount != v.order.Amount || pi.Currency != v.order.Currency {
 		// Rule 6: same key, new amount: update the one PaymentIntent.
-		// Updates set absolute values, so repeating one is harmless.
+		// Updates set absolute values, so repeating one is harmless. The
+		// order is kept as pending first: if the update lands and its
+		// answer is lost, a payment of that amount still finds its order.
+		order := v.order
+		if err := s.Store.SetPending(ctx, rec.Key, rec.LockToken, &order); err != nil {
+			return KeyRecord{}, v.recordFailed(ctx, h, rec, err, false)
+		}
 		updated, err := s.updateIntent(h.ctx, h, pi.ID, v.order)
 		if errors.Is(err, ErrUnexpectedState) {
-			// Stripe refused: the intent moved on (paid, processing, canceled).
+			// Stripe refused: the intent moved on (paid, processing,
+			// canceled), and the update was not applied: the pending order
+			// goes back to what it was, so that a refusal writes nothing.
 			fresh, getErr := s.getIntent(h.ctx, h, pi.ID)
-			if getErr == nil {
+			if getErr == nil && (Completed(fresh.Status) || fresh.Status == StatusCanceled) {
+				if err := s.Store.SetPending(ctx, rec.Key, rec.LockToken, rec.Pending); err != nil {
+					return KeyRecord{}, v.recordFailed(ctx, h, rec, err, false)
+				}
 				if done, err := v.settled(ctx, h, rec, fresh); done {
 					return KeyRecord{}, err
 				}
@@ -399,9 +414,9 @@ func (v *validation) sync(ctx context.Context, rec KeyRecord, resync bool) (KeyR
 	order := v.order
 	stored, err := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: pi, Order: &order, Cart: v.items, Now: s.Now()})
 	if err != nil {
-		return KeyRecord{}, v.recordFailed(ctx, h, rec, err)
+		return KeyRecord{}, v.recordFailed(ctx, h, rec, err, true)
 	}
-	if Completed(stored.PIStatus) { // a webhook won the race
+	if Completed(stored.PIStatus) || Completed(pi.Status) { // a webhook won the race
 		s.Metrics.Refused(string(checkout.CodePaymentAlreadyCompleted))
 		return KeyRecord{}, checkout.ErrAlreadyCompleted
 	}
@@ -413,31 +428,37 @@ func (v *validation) sync(ctx context.Context, rec KeyRecord, resync bool) (KeyR
 
 // settled handles a PaymentIntent that can no longer take this order:
 // succeeded or processing (409 payment_already_completed), canceled
-// (rotate). It records what Stripe said and reports done; for an intent
-// still open it does nothing.
+// (recorded, then the key rotates). A refusal writes nothing (I4): the
+// lease is released and the status is left for the webhook (or the next
+// request, which asks Stripe again). For an intent still open it does
+// nothing.
 func (v *validation) settled(ctx context.Context, h *hold, rec KeyRecord, pi PaymentIntent) (bool, error) {
-	if !Completed(pi.Status) && pi.Status != StatusCanceled {
-		return false, nil
-	}
 	s := v.s
-	if _, err := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: pi, Now: s.Now()}); err != nil {
-		return true, v.recordFailed(ctx, h, rec, err)
-	}
-	if pi.Status == StatusCanceled {
+	switch {
+	case Completed(pi.Status):
+		s.release(ctx, rec, false)
+		s.Metrics.Refused(string(checkout.CodePaymentAlreadyCompleted))
+		return true, checkout.ErrAlreadyCompleted
+	case pi.Status == StatusCanceled:
+		if _, err := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: pi, Now: s.Now()}); err != nil {
+			return true, v.recordFailed(ctx, h, rec, err, false)
+		}
 		return true, errRotate
 	}
-	s.Metrics.Refused(string(checkout.CodePaymentAlreadyCompleted))
-	return true, checkout.ErrAlreadyCompleted
+	return false, nil
 }
 
 // fail ends a request whose Stripe call failed: the lease is released
 // (stale: the call may have changed the intent), a vanished intent is
-// recorded canceled so that the key rotates, and a lost lease is a 409.
+// recorded canceled so that the key rotates. A request whose lease was
+// lost before its call is a 409 (it wrote nothing); after a call that
+// may have changed the intent it is a 502, and its successor re-reads.
 func (v *validation) fail(ctx context.Context, h *hold, rec KeyRecord, err error, stale bool) error {
 	s := v.s
 	if h.lost() {
-		if stale {
+		if stale && !errors.Is(err, ErrLeaseLost) { // the call was made and may have landed
 			s.markStale(ctx, rec.Key)
+			return &checkout.Error{Code: checkout.CodePaymentUnavailable, Message: checkout.MessagePaymentUnavailable}
 		}
 		return s.inProgress(s.LockLease)
 	}
@@ -446,7 +467,7 @@ func (v *validation) fail(ctx context.Context, h *hold, rec KeyRecord, err error
 		// pay it: record it canceled, which rotates the key.
 		gone := PaymentIntent{ID: rec.PaymentIntentID, Status: StatusCanceled, Amount: rec.PIAmount, Currency: rec.PICurrency, ClientSecret: rec.ClientSecret}
 		if _, rerr := s.Store.RecordKey(ctx, rec.Key, RecordInput{Token: rec.LockToken, PI: gone, Now: s.Now()}); rerr != nil {
-			return v.recordFailed(ctx, h, rec, rerr)
+			return v.recordFailed(ctx, h, rec, rerr, false)
 		}
 		s.Logger.Warn("payment intent vanished at Stripe: rotating its key", "payment_intent", rec.PaymentIntentID)
 		v.reason = "vanished"
@@ -456,15 +477,20 @@ func (v *validation) fail(ctx context.Context, h *hold, rec KeyRecord, err error
 	return err
 }
 
-// recordFailed handles a failed fenced write after a Stripe call: a lost
-// lease makes the successor re-read the intent (our call may have landed
-// after its own) and answers 409; anything else releases the lease.
-func (v *validation) recordFailed(ctx context.Context, h *hold, rec KeyRecord, err error) error {
+// recordFailed handles a failed fenced write. A lost lease after a Stripe
+// call that changed something (changed) makes the successor re-read the
+// intent (our call may have landed after its own) and is a 502; before
+// any such call it is a 409 that wrote nothing. Anything else releases
+// the lease.
+func (v *validation) recordFailed(ctx context.Context, h *hold, rec KeyRecord, err error, changed bool) error {
 	s := v.s
 	if errors.Is(err, ErrLeaseLost) {
+		if !changed {
+			return s.inProgress(s.LockLease)
+		}
 		s.Logger.Warn("lease lost before recording: the successor re-reads the intent", "key_prefix", keyPrefix(rec.Key))
 		s.markStale(ctx, rec.Key)
-		return s.inProgress(s.LockLease)
+		return &checkout.Error{Code: checkout.CodePaymentUnavailable, Message: checkout.MessagePaymentUnavailable}
 	}
 	s.release(ctx, rec, true)
 	return err
@@ -788,7 +814,7 @@ func (s *Service) Checkout(ctx context.Context, userID string, items []checkout.
 		SuccessURL:     baseURL + "/?checkout=success&session_id={CHECKOUT_SESSION_ID}",
 		CancelURL:      baseURL + "/?checkout=canceled",
 		ClientRefID:    userID,
-		IdempotencyKey: checkoutIdempotencyKey(userID, order, claim.Last),
+		IdempotencyKey: checkoutIdempotencyKey(userID, order, claim.Last, baseURL),
 	})
 	s.stripeCall("create_checkout_session", start, err)
 	if err != nil {
@@ -810,12 +836,16 @@ func (s *Service) Checkout(ctx context.Context, userID string, items []checkout.
 }
 
 // checkoutIdempotencyKey derives the Stripe Idempotency-Key of a session
-// create from the user, the priced order and the user's newest session:
-// the same checkout retried after a crash replays Stripe's first answer,
-// while the next checkout (after that session was stored) is a new one.
-func checkoutIdempotencyKey(userID string, order checkout.Order, last string) string {
+// create from the user, the priced order, the user's newest session and
+// the base of the session's return URLs: the same checkout retried after
+// a crash replays Stripe's first answer, while the next checkout (after
+// that session was stored) is a new one. Every parameter of the create is
+// covered: a retry through another of the shop's addresses (its return
+// URLs differ) is a new create, where reusing the key would have Stripe
+// refuse it (idempotency_error) on every retry.
+func checkoutIdempotencyKey(userID string, order checkout.Order, last, baseURL string) string {
 	h := sha256.New()
-	h.Write([]byte(userID + "\x00" + order.Currency + "\x00" + last))
+	h.Write([]byte(userID + "\x00" + order.Currency + "\x00" + last + "\x00" + baseURL))
 	for _, l := range order.Items {
 		h.Write([]byte("\x00" + l.ProductID + "\x00" + strconv.Itoa(l.Quantity) + "\x00" + strconv.FormatInt(l.UnitAmount, 10)))
 	}

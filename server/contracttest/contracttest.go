@@ -9,12 +9,24 @@
 //
 // It covers the catalog, the session cookie, the cart (one per user,
 // however often it is written), validation without a key, replay with the
-// key, ten concurrent validations with one key (one PaymentIntent; the
-// others answer the same or 409 request_in_progress), a payment completed
-// by webhook (the order is paid, a replay answers 409
-// payment_already_completed with the contract's message, another user
-// sees 404), cash on delivery, the refusals (400, 413, 415, 422), and,
+// key, a first validation repeated with the same Idempotency-Key header (a
+// client nonce: the same key and PaymentIntent), ten concurrent
+// validations with one key (one PaymentIntent; the others answer the same
+// or 409 request_in_progress), a payment completed by webhook (the order
+// is paid, a replay answers 409 payment_already_completed with the
+// contract's message, another user sees 404), cash on delivery, the
+// refusals (400 for malformed JSON, unknown fields and field names that
+// differ only in case, 413, 415, 422), 404 for malformed order ids, and,
 // when the target has one, a configuration without database (503).
+//
+// Not covered: an order total Stripe would refuse (below 50 or above
+// 99,999,999 cents) is 422 invalid_items by contract, but no cart of the
+// demo catalog reaches either bound (its cheapest product is 500 cents, its
+// largest cart about 1,060,000); checkoutsvc's own tests cover the rule.
+//
+// PaymentIntents are counted through the target's Stripe (for API, by
+// listing them); the counts assume that nothing else creates PaymentIntents
+// there while the suite runs.
 package contracttest
 
 import (
@@ -71,7 +83,8 @@ const SessionCookie = "onecharge_session"
 
 // Run runs the suite against target. Subtests are independent, each with
 // shoppers of its own, and run one after another (the concurrency test
-// makes its own concurrency).
+// makes its own concurrency). With StaleAfter, the stale key is issued
+// first and replayed last, so that the other subtests fill the wait.
 func Run(t *testing.T, target Target) {
 	if target.Client == nil {
 		target.Client = &http.Client{Timeout: 30 * time.Second}
@@ -82,19 +95,25 @@ func Run(t *testing.T, target Target) {
 	target.BaseURL = strings.TrimRight(target.BaseURL, "/")
 	s := &suite{Target: target}
 	t.Run("Health", s.health)
+	var stale *staleKey
+	if target.StaleAfter > 0 {
+		t.Run("IssueKeyToGoStale", func(t *testing.T) { stale = s.issueStale(t) })
+	}
 	t.Run("Products", s.products)
 	t.Run("SessionCookie", s.sessionCookie)
 	t.Run("Cart", s.cart)
 	t.Run("ValidateAndReplay", s.validateAndReplay)
+	t.Run("FirstValidationRepeatedWithNonce", s.nonce)
 	t.Run("ConcurrentValidationsOneKey", s.concurrent)
-	if target.StaleAfter > 0 {
-		t.Run("ReplayAfterStale", s.stale)
-	}
 	t.Run("PaidByWebhook", s.paid)
 	t.Run("CashOnDelivery", s.cash)
 	t.Run("Refusals", s.refusals)
+	t.Run("MalformedOrderIDs", s.orderIDs)
 	if target.NoDatabaseURL != "" {
 		t.Run("NoDatabase", s.noDatabase)
+	}
+	if stale != nil {
+		t.Run("ReplayAfterStale", stale.replay)
 	}
 }
 
@@ -371,18 +390,88 @@ func (s *suite) concurrent(t *testing.T) {
 	t.Logf("%d of %d answered 200, the others 409 request_in_progress", ok, n)
 }
 
-func (s *suite) stale(t *testing.T) {
+// staleKey is a checkout validated at the start of the suite and replayed
+// at its end, once older than StaleAfter.
+type staleKey struct {
+	s      *suite
+	p      *shopper
+	items  []checkout.Item
+	v      checkout.ValidateResponse
+	issued time.Time
+}
+
+func (s *suite) issueStale(t *testing.T) *staleKey {
 	p := s.shopper(t)
 	a, _ := s.twoProducts(t, p)
 	items := []checkout.Item{{ProductID: a.ID, Quantity: 1}}
-	v := s.firstValidation(t, p, items)
-	time.Sleep(s.StaleAfter + time.Second)
-	for i := 0; i < 2; i++ {
-		again := decode[checkout.ValidateResponse](t, p.validate(checkout.ValidateRequest{Items: items, PaymentMethod: checkout.MethodCard, IdempotencyKey: v.IdempotencyKey}), http.StatusOK)
-		assert.Equal(t, v.IdempotencyKey, again.IdempotencyKey)
-		require.NotNil(t, again.PaymentIntent)
-		assert.Equal(t, v.PaymentIntent.ID, again.PaymentIntent.ID)
+	k := &staleKey{s: s, p: p, items: items, issued: time.Now()}
+	k.v = s.firstValidation(t, p, items)
+	return k
+}
+
+// replay replays the key once it is older than StaleAfter: the server
+// re-reads its PaymentIntent (a GET at Stripe) and answers the same.
+func (k *staleKey) replay(t *testing.T) {
+	p := *k.p
+	p.t = t
+	if wait := time.Until(k.issued.Add(k.s.StaleAfter + time.Second)); wait > 0 {
+		time.Sleep(wait)
 	}
+	before := k.s.paymentIntents(t)
+	for i := 0; i < 2; i++ {
+		again := decode[checkout.ValidateResponse](t, p.validate(checkout.ValidateRequest{Items: k.items, PaymentMethod: checkout.MethodCard, IdempotencyKey: k.v.IdempotencyKey}), http.StatusOK)
+		assert.Equal(t, k.v.IdempotencyKey, again.IdempotencyKey)
+		require.NotNil(t, again.PaymentIntent)
+		assert.Equal(t, k.v.PaymentIntent.ID, again.PaymentIntent.ID)
+	}
+	assert.Equal(t, before, k.s.paymentIntents(t), "a stale replay creates no PaymentIntent")
+}
+
+// nonce repeats a first validation (no key in the body) with the same
+// Idempotency-Key header, as the browser module does when the response
+// was lost: the same key and PaymentIntent, one PaymentIntent in all.
+func (s *suite) nonce(t *testing.T) {
+	p := s.shopper(t)
+	a, b := s.twoProducts(t, p)
+	items := []checkout.Item{{ProductID: a.ID, Quantity: 1}, {ProductID: b.ID, Quantity: 1}}
+	req := checkout.ValidateRequest{Items: items, PaymentMethod: checkout.MethodCard}
+	nonce := fmt.Sprintf("contract-nonce-%d", time.Now().UnixNano())
+	before := s.paymentIntents(t)
+
+	first := decode[checkout.ValidateResponse](t, p.do(http.MethodPost, "/api/orders/validate", req, "Idempotency-Key", nonce), http.StatusOK)
+	require.True(t, strings.HasPrefix(first.IdempotencyKey, "ik_"), "key %q", first.IdempotencyKey)
+	require.NotNil(t, first.PaymentIntent)
+	for i := 0; i < 2; i++ {
+		again := decode[checkout.ValidateResponse](t, p.do(http.MethodPost, "/api/orders/validate", req, "Idempotency-Key", nonce), http.StatusOK)
+		assert.Equal(t, first.IdempotencyKey, again.IdempotencyKey, "the nonce answers with the key it issued")
+		require.NotNil(t, again.PaymentIntent)
+		assert.Equal(t, first.PaymentIntent.ID, again.PaymentIntent.ID, "same PaymentIntent")
+		assert.Equal(t, first.PaymentIntent.ClientSecret, again.PaymentIntent.ClientSecret)
+	}
+	assert.Equal(t, before+1, s.paymentIntents(t), "a repeated first validation creates no PaymentIntent")
+
+	// The issued key, sent in the body, is the same checkout.
+	withKey := decode[checkout.ValidateResponse](t, p.validate(checkout.ValidateRequest{Items: items, PaymentMethod: checkout.MethodCard, IdempotencyKey: first.IdempotencyKey}), http.StatusOK)
+	assert.Equal(t, first.IdempotencyKey, withKey.IdempotencyKey)
+	require.NotNil(t, withKey.PaymentIntent)
+	assert.Equal(t, first.PaymentIntent.ID, withKey.PaymentIntent.ID)
+
+	// The nonce is bound to this user: another shopper sending it starts a
+	// checkout of their own; a new nonce starts a new checkout.
+	other := s.shopper(t)
+	theirs := decode[checkout.ValidateResponse](t, other.do(http.MethodPost, "/api/orders/validate", req, "Idempotency-Key", nonce), http.StatusOK)
+	assert.NotEqual(t, first.IdempotencyKey, theirs.IdempotencyKey)
+	require.NotNil(t, theirs.PaymentIntent)
+	assert.NotEqual(t, first.PaymentIntent.ID, theirs.PaymentIntent.ID)
+	fresh := decode[checkout.ValidateResponse](t, p.do(http.MethodPost, "/api/orders/validate", req, "Idempotency-Key", nonce+"-2"), http.StatusOK)
+	assert.NotEqual(t, first.IdempotencyKey, fresh.IdempotencyKey)
+	assert.Equal(t, before+3, s.paymentIntents(t))
+
+	// A nonce longer than 255 characters is refused, writing nothing.
+	long := p.do(http.MethodPost, "/api/orders/validate", req, "Idempotency-Key", strings.Repeat("n", checkout.MaxNonceLength+1))
+	assert.Equal(t, http.StatusBadRequest, long.Status, "body: %s", long.Body)
+	assert.Equal(t, checkout.CodeInvalidRequest, long.err().Code)
+	assert.Equal(t, before+3, s.paymentIntents(t))
 }
 
 func (s *suite) paid(t *testing.T) {
@@ -461,6 +550,9 @@ func (s *suite) refusals(t *testing.T) {
 	}{
 		{"MalformedJSON", []byte(`{"items":[`), "application/json", http.StatusBadRequest, checkout.CodeInvalidRequest},
 		{"UnknownField", []byte(strings.Replace(ok, `"items"`, `"coupon":"FREE","items"`, 1)), "application/json", http.StatusBadRequest, checkout.CodeInvalidRequest},
+		// Field names match exactly: ITEMS is an unknown field.
+		{"FieldNameCase", []byte(strings.Replace(ok, `"items"`, `"ITEMS"`, 1)), "application/json", http.StatusBadRequest, checkout.CodeInvalidRequest},
+		{"NestedFieldNameCase", []byte(strings.Replace(ok, `"product_id"`, `"Product_ID"`, 1)), "application/json", http.StatusBadRequest, checkout.CodeInvalidRequest},
 		{"UnknownProduct", []byte(`{"items":[{"product_id":"no-such-product","quantity":1}],"payment_method":"CARD"}`), "application/json", http.StatusUnprocessableEntity, checkout.CodeInvalidItems},
 		{"QuantityRange", []byte(strings.Replace(ok, `"quantity":1`, `"quantity":100`, 1)), "application/json", http.StatusUnprocessableEntity, checkout.CodeInvalidItems},
 		{"PaymentMethod", []byte(strings.Replace(ok, `"CARD"`, `"BITCOIN"`, 1)), "application/json", http.StatusUnprocessableEntity, checkout.CodeInvalidPaymentMethod},
@@ -478,6 +570,17 @@ func (s *suite) refusals(t *testing.T) {
 	}
 	assert.Equal(t, before, s.paymentIntents(t), "a refused request creates no PaymentIntent")
 	assert.Empty(t, decode[checkout.CartResponse](t, p.do(http.MethodGet, "/api/cart", nil), http.StatusOK).Cart.Items, "a refused request writes no cart")
+}
+
+// orderIDs: an id that is not a well-formed PaymentIntent or Checkout
+// Session id is 404 not_found, like an unknown one.
+func (s *suite) orderIDs(t *testing.T) {
+	p := s.shopper(t)
+	for _, id := range []string{"pi_%00", "pi_", "cs_", "pi_abc%20def", "pi_" + strings.Repeat("a", 251), "ik_abc", "abc", "pi_unknown000000000000000"} {
+		r := p.do(http.MethodGet, "/api/orders/"+id, nil)
+		assert.Equal(t, http.StatusNotFound, r.Status, "%s: %s", id, r.Body)
+		assert.Equal(t, checkout.CodeNotFound, r.err().Code, "%s: %s", id, r.Body)
+	}
 }
 
 func (s *suite) noDatabase(t *testing.T) {

@@ -80,7 +80,7 @@ func TestKilledReplicaFreesKey(t *testing.T) {
 	sim.SetWebhookURLs([]string{doomed.URL + "/api/stripe/webhook", survivor.URL + "/api/stripe/webhook"})
 
 	ctx := context.Background()
-	sh := newShopper()
+	sh := newRawClient()
 	first := sh.do(ctx, http.MethodPost, survivor.URL, "/api/orders/validate", validateBody(2, ""), nil)
 	require.NoError(t, first.err)
 	require.Equal(t, http.StatusOK, first.status, "%s", first.body)
@@ -129,7 +129,8 @@ func TestKilledReplicaFreesKey(t *testing.T) {
 	slices.Sort(blocked)
 	median, worst := blocked[len(blocked)/2], blocked[len(blocked)-1]
 	t.Logf("key blocked after a SIGKILL: median %v, max %v over %d kills (lease %v)", median.Round(time.Millisecond), worst.Round(time.Millisecond), rounds, 3*time.Second)
-	fmt.Printf("faulttest: key blocked after SIGKILL: median %v max %v (%d kills)\n", median.Round(time.Millisecond), worst.Round(time.Millisecond), rounds)
+	report(t, fmt.Sprintf("faulttest TestKilledReplicaFreesKey: key blocked after a SIGKILL mid-Stripe-call: median %v, max %v over %d kills (lease %v)\n",
+		median.Round(time.Millisecond), worst.Round(time.Millisecond), rounds, 3*time.Second))
 	assert.Less(t, worst, 5*time.Second, "contract rule 7: usable again within 5 seconds")
 	assert.Equal(t, 1, sim.CreatedPaymentIntents(), "one key, one PaymentIntent (I2)")
 }

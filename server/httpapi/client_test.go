@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,8 +30,8 @@ type httpTransport struct {
 	bodies []string
 }
 
-func (tr *httpTransport) Do(ctx context.Context, r keyflow.Request) (keyflow.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
+func (tr *httpTransport) Do(ctx keyflow.Context, r keyflow.Request) (keyflow.Response, error) {
+	req, err := http.NewRequestWithContext(keyflow.StdContext(ctx), r.Method, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
 		return keyflow.Response{}, err
 	}
@@ -78,7 +77,7 @@ func newShopper(t *testing.T, env *testenv.Env) *shopper {
 	store := &keyflow.MemoryStore{}
 	c := keyflow.New(store, tr)
 	c.BaseURL = env.URL
-	c.Sleep = func(context.Context, time.Duration) error { return nil } // backoff is tested in keyflow
+	c.Sleep = func(keyflow.Context, keyflow.Duration) error { return nil } // backoff is tested in keyflow
 	return &shopper{Client: c, http: hc, tr: tr, store: store}
 }
 

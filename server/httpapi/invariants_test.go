@@ -356,6 +356,9 @@ func (g *blockingGateway) UpdatePaymentIntent(ctx context.Context, id string, am
 			}
 		} else {
 			<-g.release
+			// The request was on the wire before its lease was lost: it
+			// lands at Stripe whatever its context says now.
+			ctx = context.WithoutCancel(ctx)
 		}
 	}
 	return g.Gateway.UpdatePaymentIntent(ctx, id, amount, currency, key)
@@ -416,6 +419,14 @@ func takenOver(t *testing.T, env *testenv.Env, g *blockingGateway, late bool) {
 	assert.Equal(t, int64(3600), rec.PIAmount)
 	assert.Empty(t, rec.LockToken, "the successor's release stands")
 
+	if late {
+		pi, _ := env.Sim.PaymentIntent(first.PaymentIntent.ID)
+		require.Equal(t, int64(6000), pi.Amount, "A's update landed after its successor's")
+		// A webhook about the intent (a declined attempt) must not make
+		// the stale state look fresh (found by the model-based test).
+		require.Equal(t, http.StatusPaymentRequired, c.Confirm(first.PaymentIntent, "pm_card_chargeDeclined").Status)
+		env.WaitWebhooks(t)
+	}
 	// Whatever A's late call did at Stripe, the next validation
 	// puts Stripe back in line with the order.
 	again := validateOK(t, c, withKey(mugs(3), key))

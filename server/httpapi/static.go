@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/andybalholm/brotli"
-
 	"github.com/onecharge/onecharge/shared/checkout"
 )
 
@@ -445,7 +443,7 @@ func (s *staticSite) sibling(f *staticFile, enc string) []byte {
 		}
 		r = zr
 	} else {
-		r = brotli.NewReader(bytes.NewReader(data))
+		r = brotliReader(bytes.NewReader(data))
 	}
 	// Read one byte past the file's size: a longer sibling is stale too.
 	decoded, err := io.ReadAll(io.LimitReader(r, int64(len(f.content))+1))
@@ -466,7 +464,7 @@ func compress(data []byte, enc string) ([]byte, error) {
 		if len(data) > brotliBestUpTo {
 			q = 5
 		}
-		w = brotli.NewWriterOptions(&b, brotli.WriterOptions{Quality: q, LGWin: 22})
+		w = brotliWriter(&b, q)
 	default:
 		level := gzip.BestCompression
 		if len(data) > 1<<20 {
@@ -561,7 +559,7 @@ func negotiateEncoding(headers []string) string {
 		return 0
 	}
 	best, bestWeight := "", weight("identity")
-	for _, coding := range []string{encGzip, encBrotli} { // ascending preference
+	for _, coding := range codings { // ascending preference
 		if w := weight(coding); w > 0 && w >= bestWeight {
 			best, bestWeight = coding, w
 		}

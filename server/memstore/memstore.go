@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +48,8 @@ type Store struct {
 	orders   []*order                          // in recording order
 	byOrder  map[string]*order                 // PaymentIntent or session id → order
 	events   map[string]time.Time              // applied Stripe event ids
+
+	reaping sync.Mutex // held while a reaper runs
 }
 
 type cart struct {
@@ -335,10 +336,6 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 		row := s.keys[cur.Key]
 		row.LockToken = d.Record.LockToken
 		row.LeaseUntil = normTime(d.Record.LeaseUntil)
-		if d.Record.Pending != nil {
-			p := copyOrder(*d.Record.Pending)
-			row.Pending = &p
-		}
 	case checkoutsvc.DecideTouch:
 		s.upsertCart(userID, in.Cart, now)
 		s.keys[cur.Key].LastUsedAt = now
@@ -350,7 +347,7 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 // bound anew: a nonce alias older than the nonces honoured (since).
 // Rotation aliases are forever (until retention deletes them).
 func aliasReplaceable(name string, a alias, since time.Time) bool {
-	return strings.HasPrefix(name, checkoutsvc.AliasNonce("")) && a.createdAt.Before(since)
+	return isNonceAlias(name) && a.createdAt.Before(since)
 }
 
 // RecordKey stores what Stripe said and releases the lease, when in.Token
@@ -390,6 +387,22 @@ func (s *Store) ReleaseKey(ctx context.Context, key, token string, stale bool) e
 		if stale {
 			row.SyncedAt, row.WebhookSeenAt = time.Time{}, time.Time{}
 		}
+	}
+	return nil
+}
+
+// SetPending stores the pending order of a key token holds.
+func (s *Store) SetPending(ctx context.Context, key, token string, order *checkout.Order) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	row, ok := s.keys[key]
+	if !ok || token == "" || row.LockToken != token {
+		return checkoutsvc.ErrLeaseLost
+	}
+	row.Pending = nil
+	if order != nil {
+		p := copyOrder(*order)
+		row.Pending = &p
 	}
 	return nil
 }
@@ -540,7 +553,6 @@ func (s *Store) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (checkouts
 			return res, nil
 		}
 		row.WebhookSeenAt = now
-		row.SyncedAt = now
 		switch ev.Type {
 		case checkoutsvc.EventPaymentSucceeded:
 			row.PIStatus = checkoutsvc.ForwardStatus(row.PIStatus, checkoutsvc.StatusSucceeded)

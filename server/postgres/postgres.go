@@ -51,6 +51,11 @@ type Config struct {
 	// parsing (the Cloudflare Worker dials through cloudflare:sockets
 	// with it, see package cfsocket).
 	Configure func(*pgconn.Config)
+	// Gate, when set, is asked before each new connection of the pool:
+	// while it returns an error, no connection is made and every query
+	// (and Ping) fails, naming it. The server keeps its pool shut this way
+	// until the migrations are applied.
+	Gate func() error
 }
 
 // DefaultMaxConns is the pool's size unless Config.MaxConns or the URL's
@@ -92,6 +97,14 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cfg.Configure(&poolCfg.ConnConfig.Config)
 	}
 	poolCfg.ConnConfig.Tracer = cfg.Tracer
+	if gate := cfg.Gate; gate != nil {
+		poolCfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
+			if err := gate(); err != nil {
+				return plainError("database not ready: " + err.Error())
+			}
+			return nil
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, translate("open pool", err)

@@ -168,7 +168,7 @@ func TestApplyEventOneOrder(t *testing.T) {
 				Items: []checkout.Line{{ProductID: "mug", Name: "Onecharge Mug", Quantity: 1, UnitAmount: 1200}}}}
 		})
 	require.NoError(t, err)
-	_, err = db.RecordKey(ctx, key, checkoutsvc.RecordInput{Token: "tok", PI: checkoutsvc.PaymentIntent{ID: "pi_one", Status: "processing", Amount: 1200, Currency: "usd"}, Now: time.Now()})
+	_, err = db.RecordKey(ctx, key, checkoutsvc.RecordInput{Token: "tok", PI: checkoutsvc.PaymentIntent{ID: "pi_one", Status: "processing", Amount: 1200, Currency: "usd"}, Now: time.Now(), Sync: true})
 	require.NoError(t, err)
 
 	var g errgroup.Group

@@ -335,23 +335,8 @@ on conflict (user_id, alias) do update set key = excluded.key, created_at = excl
 			if cur == nil {
 				return errNoKey
 			}
-			var pendingItems *string
-			var pendingAmount *int64
-			var pendingCurrency *string
-			if p := d.Record.Pending; p != nil {
-				s, err := jsonArray(p.Items)
-				if err != nil {
-					return err
-				}
-				pendingItems, pendingAmount, pendingCurrency = &s, &p.Amount, &p.Currency
-			}
-			return execOne(ctx, tx, `
-update idempotency_keys
-   set lock_token = $2, lease_until = $3,
-       pending_items = coalesce($4::jsonb, pending_items),
-       pending_amount = coalesce($5, pending_amount),
-       pending_currency = coalesce($6, pending_currency)
- where key = $1`, key, d.Record.LockToken, toNull(d.Record.LeaseUntil), pendingItems, pendingAmount, pendingCurrency)
+			return execOne(ctx, tx, `update idempotency_keys set lock_token = $2, lease_until = $3 where key = $1`,
+				key, d.Record.LockToken, toNull(d.Record.LeaseUntil))
 		case checkoutsvc.DecideTouch:
 			if cur == nil {
 				return errNoKey
@@ -494,6 +479,30 @@ update idempotency_keys
        webhook_seen_at = case when $3 then null else webhook_seen_at end
  where key = $1 and lock_token = $2`, key, token, stale)
 	return translate("release key", err)
+}
+
+// SetPending stores the pending order of a key token holds: one
+// statement, fenced by the token.
+func (db *DB) SetPending(ctx context.Context, key, token string, order *checkout.Order) error {
+	var items *string
+	var amount *int64
+	var currency *string
+	if order != nil {
+		s, err := jsonArray(order.Items)
+		if err != nil {
+			return err
+		}
+		items, amount, currency = &s, &order.Amount, &order.Currency
+	}
+	tag, err := db.pool.Exec(ctx, `update idempotency_keys set pending_items = $3::jsonb, pending_amount = $4, pending_currency = $5
+ where key = $1 and lock_token = $2`, key, token, items, amount, currency)
+	if err != nil {
+		return translate("set pending order", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return checkoutsvc.ErrLeaseLost
+	}
+	return nil
 }
 
 // MarkStale makes the next request re-read the key's PaymentIntent.
@@ -705,7 +714,7 @@ func applyIntentEvent(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) (*ch
 		return nil, err
 	}
 
-	row.WebhookSeenAt, row.SyncedAt = ev.Now, ev.Now
+	row.WebhookSeenAt = ev.Now
 	var order *checkoutsvc.RecordedOrder
 	switch ev.Type {
 	case checkoutsvc.EventPaymentSucceeded:

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) checkoutsvc.Store) {
 	t.Run("Checkout", s.testCheckout)
 	t.Run("ApplyEvent", s.testApplyEvent)
 	t.Run("GetOrder", s.testGetOrder)
+	t.Run("Reaper", s.testReaper)
 	t.Run("ErrInvalidUserID", s.testInvalidUserID)
 }
 
@@ -142,10 +143,13 @@ func lock(t *testing.T, st checkoutsvc.Store, user, key, token string, until tim
 	_, err := st.ClaimKey(context.Background(), checkoutsvc.ClaimInput{UserID: user, Key: key, Cart: items3200, Now: now},
 		func(c checkoutsvc.Claim) checkoutsvc.Decision {
 			rec := *c.Cur
-			rec.LockToken, rec.LeaseUntil, rec.Pending = token, until, pending
+			rec.LockToken, rec.LeaseUntil = token, until
 			return checkoutsvc.Decision{Kind: checkoutsvc.DecideLock, Record: rec, Outcome: checkoutsvc.OutcomeSync}
 		})
 	require.NoError(t, err)
+	if pending != nil {
+		require.NoError(t, st.SetPending(context.Background(), key, token, pending))
+	}
 	return getKey(t, st, key)
 }
 
@@ -379,7 +383,7 @@ func (s suite) testClaimKey(t *testing.T) {
 				seen = c
 				next := *c.Cur
 				next.LockToken, next.LeaseUntil, next.Pending = "tok-lock", t1.Add(time.Second), &order3200
-				next.Items, next.Amount = lines3200, 1 // only the lease and the pending order are stored
+				next.Items, next.Amount = lines3200, 1 // only the lease is stored
 				return checkoutsvc.Decision{Kind: checkoutsvc.DecideLock, Record: next, Outcome: checkoutsvc.OutcomeSync}
 			})
 		require.NoError(t, err)
@@ -389,11 +393,22 @@ func (s suite) testClaimKey(t *testing.T) {
 		assert.Equal(t, rec, *seen.Cur, "decide sees the stored row")
 
 		want := rec
-		want.LockToken, want.LeaseUntil, want.Pending = "tok-lock", t1.Add(time.Second), &order3200
-		assert.Equal(t, want, getKey(t, st, rec.Key), "the lease and the pending order, nothing else")
+		want.LockToken, want.LeaseUntil = "tok-lock", t1.Add(time.Second)
+		assert.Equal(t, want, getKey(t, st, rec.Key), "the lease, nothing else")
 		assert.Equal(t, cart, getCart(t, st, user), "the cart waits for the outcome")
 
-		// Locking again without a pending order keeps the stored one.
+		// The holder stores its pending order before an update.
+		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", &order3200))
+		want.Pending = &order3200
+		assert.Equal(t, want, getKey(t, st, rec.Key))
+		assert.ErrorIs(t, st.SetPending(ctx, rec.Key, "tok-other", &order5000), checkoutsvc.ErrLeaseLost, "only the holder")
+		assert.ErrorIs(t, st.SetPending(ctx, newKey(t), "tok-lock", &order5000), checkoutsvc.ErrLeaseLost)
+		assert.Equal(t, want, getKey(t, st, rec.Key))
+		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", nil))
+		assert.Nil(t, getKey(t, st, rec.Key).Pending, "nil clears it")
+		require.NoError(t, st.SetPending(ctx, rec.Key, "tok-lock", &order3200))
+
+		// A later lease keeps the stored pending order.
 		lock(t, st, user, rec.Key, "tok-2", t2, nil, t2)
 		got := getKey(t, st, rec.Key)
 		assert.Equal(t, "tok-2", got.LockToken)
@@ -717,22 +732,44 @@ func (s suite) testRecordKey(t *testing.T) {
 		assert.Equal(t, &order3200, got.Pending, "and the pending one")
 		assert.Equal(t, checkoutsvc.StatusRequiresAction, got.PIStatus)
 	})
-	for _, status := range []string{checkoutsvc.StatusSucceeded, checkoutsvc.StatusProcessing, checkoutsvc.StatusCanceled} {
-		t.Run("RefusedWritesNothingOfItsOwn/"+status, func(t *testing.T) {
+	for _, status := range []string{checkoutsvc.StatusSucceeded, checkoutsvc.StatusProcessing} {
+		t.Run("RefusedWritesNothing/"+status, func(t *testing.T) {
 			st := s.store(t)
 			user := newUser(t)
 			rec := issueWithPI(t, st, user, "pi_done", t0)
 			cart := getCart(t, st, user)
-			lock(t, st, user, rec.Key, "tok", t1.Add(time.Second), &order3200, t1)
+			lock(t, st, user, rec.Key, "tok", t1.Add(time.Second), nil, t1)
 			got, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: "tok", PI: intent("pi_done", status), Order: &order3200, Cart: items3200, Now: t2})
 			require.NoError(t, err)
-			assert.Equal(t, status, got.PIStatus, "what Stripe said is learned")
-			assert.Equal(t, lines5000, got.Items, "but the order is not rebound")
-			assert.Equal(t, rec.LastUsedAt, got.LastUsedAt, "nor the key touched")
-			assert.Empty(t, got.LockToken, "the lease is released")
-			assert.Equal(t, cart, getCart(t, st, user), "nor the cart written")
+			assert.Equal(t, rec, got, "a refused request writes nothing but its release (I4): the webhook records the payment")
+			assert.Equal(t, rec, getKey(t, st, rec.Key))
+			assert.Equal(t, cart, getCart(t, st, user))
+		})
+		t.Run("SyncLearns/"+status, func(t *testing.T) {
+			st := s.store(t)
+			user := newUser(t)
+			rec := issueWithPI(t, st, user, "pi_sync", t0)
+			lock(t, st, user, rec.Key, "tok", t1.Add(time.Second), nil, t1)
+			got, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: "tok", PI: intent("pi_sync", status), Now: t2, Sync: true})
+			require.NoError(t, err)
+			want := rec
+			want.PIStatus, want.SyncedAt = status, t2
+			assert.Equal(t, want, got, "the reaper records what Stripe said, and does not touch the key")
 		})
 	}
+	t.Run("CanceledIsLearned", func(t *testing.T) {
+		st := s.store(t)
+		user := newUser(t)
+		rec := issueWithPI(t, st, user, "pi_gone", t0)
+		cart := getCart(t, st, user)
+		lock(t, st, user, rec.Key, "tok", t1.Add(time.Second), nil, t1)
+		got, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: "tok", PI: intent("pi_gone", checkoutsvc.StatusCanceled), Order: &order3200, Cart: items3200, Now: t2})
+		require.NoError(t, err)
+		want := rec
+		want.PIStatus, want.SyncedAt = checkoutsvc.StatusCanceled, t2
+		assert.Equal(t, want, got, "canceled is stored (the key rotates next); the order, the cart and last_used_at are not")
+		assert.Equal(t, cart, getCart(t, st, user))
+	})
 	for _, tc := range []struct {
 		name, event, status string
 	}{
@@ -749,7 +786,6 @@ func (s suite) testRecordKey(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.status, got.PIStatus, "the status never moves back")
 			assert.Empty(t, got.LockToken, "lease released")
-			assert.Equal(t, t2, got.SyncedAt)
 			assert.Equal(t, got, getKey(t, st, rec.Key))
 		})
 	}
@@ -956,8 +992,8 @@ func (s suite) testApplyEvent(t *testing.T) {
 		assert.Equal(t, &checkoutsvc.RecordedOrder{ID: "pi_ok", UserID: rec.UserID, Status: checkout.OrderPaid, Amount: 5000, Currency: "usd", Bound: 5000}, res.Order)
 
 		want := rec
-		want.PIStatus, want.WebhookSeenAt, want.SyncedAt = checkoutsvc.StatusSucceeded, t1, t1
-		assert.Equal(t, want, getKey(t, st, rec.Key))
+		want.PIStatus, want.WebhookSeenAt = checkoutsvc.StatusSucceeded, t1
+		assert.Equal(t, want, getKey(t, st, rec.Key), "a webhook never sets synced_at: only a Stripe answer does")
 		o, ok := getOrder(t, st, rec.UserID, "pi_ok")
 		assert.True(t, ok)
 		assert.Equal(t, paid, o)
@@ -1077,7 +1113,7 @@ func (s suite) testApplyEvent(t *testing.T) {
 	t.Run("FailedNeverUndoesProcessing", func(t *testing.T) {
 		st := s.store(t)
 		rec := issue(t, st, newUser(t), t0)
-		_, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: rec.LockToken, PI: intent("pi_proc", checkoutsvc.StatusProcessing), Now: t0})
+		_, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: rec.LockToken, PI: intent("pi_proc", checkoutsvc.StatusProcessing), Now: t0, Sync: true})
 		require.NoError(t, err)
 		apply(t, st, checkoutsvc.Event{ID: "evt_pf", Type: checkoutsvc.EventPaymentFailed, PaymentIntentID: "pi_proc", Now: t1})
 		assert.Equal(t, checkoutsvc.StatusProcessing, getKey(t, st, rec.Key).PIStatus, "statuses only move forward (I5)")
@@ -1270,7 +1306,7 @@ func (s suite) testGetOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := s.store(t)
 			rec := issue(t, st, newUser(t), t0)
-			_, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: rec.LockToken, PI: intent("pi_order", tc.status), Now: t0})
+			_, err := st.RecordKey(ctx, rec.Key, checkoutsvc.RecordInput{Token: rec.LockToken, PI: intent("pi_order", tc.status), Now: t0, Sync: true})
 			require.NoError(t, err)
 			if tc.event != "" {
 				require.True(t, apply(t, st, checkoutsvc.Event{ID: "evt_order", Type: tc.event, PaymentIntentID: "pi_order",
@@ -1323,4 +1359,137 @@ func (s suite) testInvalidUserID(t *testing.T) {
 			assert.Error(t, err, "GetOrder")
 		})
 	}
+}
+
+// testReaper: the store's side of the reaper and of retention.
+func (s suite) testReaper(t *testing.T) {
+	ctx := context.Background()
+	t.Run("TryReaperLock", func(t *testing.T) {
+		st := s.store(t)
+		release, ok, err := st.TryReaperLock(ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, again, err := st.TryReaperLock(ctx)
+		require.NoError(t, err)
+		assert.False(t, again, "one reaper at a time")
+		release()
+		release2, ok, err := st.TryReaperLock(ctx)
+		require.NoError(t, err)
+		assert.True(t, ok, "free again once released")
+		release2()
+	})
+	t.Run("ReapableKeys", func(t *testing.T) {
+		st := s.store(t)
+		user := newUser(t)
+		old := issueWithPI(t, st, user, "pi_old", t0) // idle since t0: reapable
+		older := issueWithPI(t, st, user, "pi_older", t0.Add(-time.Hour))
+		fresh := issueWithPI(t, st, user, "pi_fresh", t2) // used after idleBefore
+		held := issueWithPI(t, st, user, "pi_held", t0)
+		lock(t, st, user, held.Key, "tok", t2.Add(time.Hour), nil, t0)
+		challenge := issue(t, st, user, t0)
+		_, err := st.RecordKey(ctx, challenge.Key, checkoutsvc.RecordInput{Token: challenge.LockToken, PI: intent("pi_3ds", checkoutsvc.StatusRequiresAction), Now: t0})
+		require.NoError(t, err)
+		paid := issueWithPI(t, st, user, "pi_paid", t0)
+		apply(t, st, checkoutsvc.Event{ID: "evt_paid", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_paid", Amount: 5000, Currency: "usd", Now: t0})
+		issue(t, st, user, t0) // no PaymentIntent yet: nothing to cancel
+		_ = paid
+
+		got, err := st.ReapableKeys(ctx, t1, t2, 10)
+		require.NoError(t, err)
+		var keys []string
+		for _, k := range got {
+			keys = append(keys, k.Key)
+		}
+		assert.Equal(t, []string{older.Key, old.Key}, keys, "idle, payable, unheld, oldest first")
+		got, err = st.ReapableKeys(ctx, t1, t2, 1)
+		require.NoError(t, err)
+		require.Len(t, got, 1, "limit")
+		assert.Equal(t, older.Key, got[0].Key)
+		_ = fresh
+		// A lease that ran out does not protect a key.
+		got, err = st.ReapableKeys(ctx, t1, t2.Add(2*time.Hour), 10)
+		require.NoError(t, err)
+		assert.Len(t, got, 3)
+	})
+	t.Run("Sessions", func(t *testing.T) {
+		st := s.store(t)
+		a, b := newUser(t), newUser(t)
+		record := func(user, id string, closed map[string]string) {
+			_, err := st.ClaimCheckout(ctx, checkoutsvc.CheckoutClaimInput{UserID: user, Token: "tok", LeaseUntil: t1, Now: t0})
+			require.NoError(t, err)
+			require.NoError(t, st.RecordCheckout(ctx, checkoutsvc.CheckoutRecord{UserID: user, Token: "tok", Closed: closed,
+				Session: &checkoutsvc.CheckoutSession{ID: id, UserID: user, Items: lines3200, Amount: 3200, Currency: "usd", Status: checkoutsvc.SessionOpen}, Now: t0}))
+		}
+		record(a, "cs_a1", nil)
+		record(a, "cs_a2", nil) // a failed expire left cs_a1 open
+		record(a, "cs_a3", map[string]string{"cs_a2": checkoutsvc.SessionExpired})
+		record(b, "cs_b1", nil)
+		got, err := st.ReplacedSessions(ctx, 10)
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, "cs_a1", got[0].ID, "open and not the newest of its user")
+		assert.Equal(t, a, got[0].UserID)
+		assert.Equal(t, lines3200, got[0].Items)
+		require.NoError(t, st.CloseSessions(ctx, map[string]string{"cs_a1": checkoutsvc.SessionExpired, "cs_a2": checkoutsvc.SessionComplete}))
+		got, err = st.ReplacedSessions(ctx, 10)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+		o, _ := getOrder(t, st, a, "cs_a2")
+		assert.Equal(t, checkout.OrderFailed, o.Status, "only open sessions change")
+	})
+	t.Run("DeleteBefore", func(t *testing.T) {
+		st := s.store(t)
+		user := newUser(t)
+		oldKey := issueWithPI(t, st, user, "pi_oldkey", t0)
+		paidKey := issueWithPI(t, st, user, "pi_paidkey", t0)
+		apply(t, st, checkoutsvc.Event{ID: "evt_old", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_paidkey", Amount: 5000, Currency: "usd", Now: t0})
+		heldKey := issueWithPI(t, st, user, "pi_heldkey", t0)
+		lock(t, st, user, heldKey.Key, "tok", t2.Add(time.Hour), nil, t0)
+		newKey := issueWithPI(t, st, user, "pi_newkey", t2)
+		stale := newRecord(t, user, "tok-r")
+		_, err := st.ClaimKey(ctx, checkoutsvc.ClaimInput{UserID: user, Key: oldKey.Key, Cart: items5000, Now: t0}, insertDecision(stale, checkoutsvc.AliasRotation("ik_gone")))
+		require.NoError(t, err)
+		_, err = st.ClaimCheckout(ctx, checkoutsvc.CheckoutClaimInput{UserID: user, Token: "tok-c", LeaseUntil: t1, Now: t0})
+		require.NoError(t, err)
+		require.NoError(t, st.RecordCheckout(ctx, checkoutsvc.CheckoutRecord{UserID: user, Token: "tok-c",
+			Session: &checkoutsvc.CheckoutSession{ID: "cs_old", UserID: user, Items: lines3200, Amount: 3200, Currency: "usd", Status: checkoutsvc.SessionOpen}, Now: t0}))
+		apply(t, st, checkoutsvc.Event{ID: "evt_cs", Type: checkoutsvc.EventCheckoutCompleted, CheckoutSessionID: "cs_old", PaymentIntentID: "pi_cs", Amount: 3200, Currency: "usd", Now: t0})
+
+		d, err := st.DeleteBefore(ctx, t1, t2, 100)
+		require.NoError(t, err)
+		assert.Equal(t, checkoutsvc.Deleted{Keys: 3, Aliases: 1, Events: 2, Sessions: 1}, d,
+			"the old key, the paid key and the stale alias's new key; not the held one or the new one")
+		for _, k := range []string{oldKey.Key, paidKey.Key, stale.Key} {
+			_, ok, err := st.GetKey(ctx, k)
+			require.NoError(t, err)
+			assert.False(t, ok, k)
+		}
+		for _, k := range []string{heldKey.Key, newKey.Key} {
+			getKey(t, st, k)
+		}
+		for _, id := range []string{"pi_paidkey", "cs_old", "pi_cs"} {
+			o, ok := getOrder(t, st, user, id)
+			require.True(t, ok, "orders are kept: %s", id)
+			assert.Equal(t, checkout.OrderPaid, o.Status)
+		}
+		// The deleted event ids are new again: retention must outlast
+		// Stripe's retries (MinRetention).
+		assert.True(t, apply(t, st, checkoutsvc.Event{ID: "evt_old", Type: "charge.refunded", Now: t2}).Applied)
+		d, err = st.DeleteBefore(ctx, t1, t2, 100)
+		require.NoError(t, err)
+		assert.Equal(t, checkoutsvc.Deleted{}, d, "nothing left to delete")
+	})
+	t.Run("DeleteBeforeLimit", func(t *testing.T) {
+		st := s.store(t)
+		user := newUser(t)
+		for i := 0; i < 5; i++ {
+			issueWithPI(t, st, user, fmt.Sprint("pi_lim", i), t0)
+		}
+		d, err := st.DeleteBefore(ctx, t1, t2, 2)
+		require.NoError(t, err)
+		assert.Equal(t, 2, d.Keys)
+		d, err = st.DeleteBefore(ctx, t1, t2, 10)
+		require.NoError(t, err)
+		assert.Equal(t, 3, d.Keys)
+	})
 }

@@ -111,7 +111,10 @@ func notFoundPage(w http.ResponseWriter) {
 func (s *Sim) challengePage(w http.ResponseWriter, r *http.Request, id, token string) {
 	s.mu.Lock()
 	in, ok := s.intents[id]
-	if !ok || in.challengeToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(in.challengeToken)) != 1 {
+	// A challenge is live only while its intent requires the action: once
+	// the intent was canceled (say) its page completes nothing.
+	if !ok || in.challengeToken == "" || in.pi.Status != StatusRequiresAction ||
+		subtle.ConstantTimeCompare([]byte(token), []byte(in.challengeToken)) != 1 {
 		// A finished challenge: send the browser back with the outcome
 		// (a double submit), otherwise nothing to show.
 		if ok && r.Method == http.MethodPost && in.returnURL != "" && in.pi.NextAction == nil {

@@ -94,6 +94,28 @@ func TestThreeDSecureChallenge(t *testing.T) {
 		assert.Equal(t, stripesim.StatusRequiresAction, now.Status)
 	})
 
+	t.Run("CanceledMeanwhile", func(t *testing.T) {
+		// Found by the model-based test: the intent was canceled while its
+		// challenge was open; completing the challenge then must not make
+		// it succeed (Stripe never moves canceled to succeeded).
+		t.Parallel()
+		e := mustSim(t, stripesim.Config{})
+		pi := e.createPI(t, 4200, nil)
+		got, err := e.sk().PaymentIntents.Confirm(pi.ID, &stripe.PaymentIntentConfirmParams{
+			PaymentMethod: stripe.String(stripesim.PMCardThreeDSecure2), ReturnURL: stripe.String("https://shop.example/r")})
+		require.NoError(t, err)
+		challenge := got.NextAction.RedirectToURL.URL
+		require.NoError(t, e.sim.ForcePaymentIntentStatus(pi.ID, stripesim.StatusCanceled)) // the back office cancels it
+		resp := do(t, http.MethodPost, challenge, url.Values{"action": {"complete"}}, nil)
+		require.Equal(t, http.StatusSeeOther, resp.Status)
+		assert.Contains(t, resp.Header.Get("Location"), "redirect_status=failed")
+		now, _ := e.sim.PaymentIntent(pi.ID)
+		assert.Equal(t, stripesim.StatusCanceled, now.Status)
+		for _, ev := range e.sim.Events() {
+			assert.NotEqual(t, stripesim.EventPaymentIntentSucceeded, ev.Type)
+		}
+	})
+
 	t.Run("PublicURL", func(t *testing.T) {
 		t.Parallel()
 		e := mustSim(t, stripesim.Config{PublicURL: "https://shop.example/_stripe/"})

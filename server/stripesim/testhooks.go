@@ -1,6 +1,10 @@
 package stripesim
 
-import "fmt"
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
 
 // ForgetPaymentIntent deletes the PaymentIntent id as if Stripe no longer
 // had it (another account, or data removed): every later call about it
@@ -33,4 +37,18 @@ func (s *Sim) ForcePaymentIntentAmount(id string, amount int64) error {
 	}
 	in.pi.Amount = amount
 	return nil
+}
+
+// Unfaulted serves the API (paths under /v1/) like ServeHTTP but never
+// injects a fault: what tests use to look at Stripe's state, through the
+// real endpoints (the list, say), without consuming or tripping over the
+// faults they armed for the server.
+func (s *Sim) Unfaulted() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			http.NotFound(w, r)
+			return
+		}
+		s.serveAPI(w, r, faultAction{})
+	})
 }

@@ -32,12 +32,11 @@ func TestWorkerCPU(t *testing.T) {
 	}
 	requests := envInt("WORKER_BENCH_REQUESTS", 20)
 	rounds := envInt("WORKER_BENCH_ROUNDS", 5)
-	stripe := workertest.StartStripe(t)
 	plain, err := filepath.Abs("testdata/plain.js")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := workertest.StartAll(t, workertest.Options{DatabaseURL: pgtest.URL(t), Stripe: stripe}, workertest.Options{Main: plain})
+	ws := workertest.StartAll(t, workertest.Options{DatabaseURL: pgtest.URL(t), Stripe: true}, workertest.Options{Main: plain})
 	goW, jsW := ws[0], ws[1]
 
 	// One shopper with a validated key: the replay is the hot path.

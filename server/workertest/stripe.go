@@ -1,76 +1,91 @@
 package workertest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
-	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/onecharge/onecharge/server/contracttest"
-	"github.com/onecharge/onecharge/server/stripesim"
 )
 
-// Stripe is the Stripe simulator the Worker talks to: what the harness
-// needs of it, so that the in-process simulator can give way to the
-// standalone one (bin/stripesim) by changing StartStripe alone.
-type Stripe interface {
-	contracttest.Stripe
-	// APIBase is the root of the API (STRIPE_API_BASE), on loopback.
-	APIBase() string
-	SecretKey() string
-	PublishableKey() string
-	WebhookSecret() string
-	// SetWebhookURL says where to deliver events (the Worker's webhook).
-	SetWebhookURL(url string)
+// Stripe is a standalone simulator (server/cmd/stripesim, built by Build
+// into the build directory, never a stale bin/stripesim) running on a free
+// port with secrets drawn for it; Options.Stripe starts one per Worker. The contract suite reaches it
+// over HTTP only, through the embedded contracttest.API: PaymentIntents
+// are counted with stripe-go's PaymentIntents.List and the secret key,
+// payments are confirmed with the publishable key and the client secret.
+type Stripe struct {
+	contracttest.API
+	WebhookSecret string
+	// WebhookURLs receive every event (STRIPESIM_WEBHOOK_URL).
+	WebhookURLs []string
+
+	log *syncBuffer
+	sup *supervised
 }
 
-// StartStripe starts the simulator, stopped in t.Cleanup.
-func StartStripe(t testing.TB) Stripe {
-	t.Helper()
-	return startInProcess(t)
-}
+// Log is what the simulator printed so far.
+func (s *Stripe) Log() string { return s.log.String() }
 
-// inProcess is stripesim.Sim served by an http.Server of its own on a
-// loopback port, as the standalone command will serve it.
-type inProcess struct {
-	sim    *stripesim.Sim
-	base   string
-	secret string
-}
+var listening = regexp.MustCompile(`(?m)^stripesim listening on (\S+)$`)
 
-func startInProcess(t testing.TB) *inProcess {
-	secret := "sk_test_" + randomHex(12)
-	sim := stripesim.New(stripesim.Config{
-		SecretKey:     secret,
-		WebhookSecret: "whsec_" + randomHex(16),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("stripe simulator: %v", err)
+// startStripe runs bin with PORT=0, delivering every event to each of
+// webhookURLs, and waits for its "listening on" line; it is stopped when
+// the test ends. It may run on any goroutine (no t.Fatal).
+func startStripe(t testing.TB, bin string, webhookURLs []string) (*Stripe, error) {
+	s := &Stripe{
+		API: contracttest.API{
+			SecretKey:      "sk_test_workertest_" + randomHex(16),
+			PublishableKey: "pk_test_workertest_" + randomHex(8),
+		},
+		WebhookSecret: "whsec_" + randomHex(24),
+		WebhookURLs:   webhookURLs,
+		log:           &syncBuffer{},
 	}
-	srv := &http.Server{Handler: sim}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		sim.Close()
-		srv.Close()
-	})
-	return &inProcess{sim: sim, base: "http://" + ln.Addr().String(), secret: secret}
-}
-
-func (s *inProcess) APIBase() string          { return s.base }
-func (s *inProcess) SecretKey() string        { return s.secret }
-func (s *inProcess) PublishableKey() string   { return s.sim.PublishableKey() }
-func (s *inProcess) WebhookSecret() string    { return s.sim.WebhookSecret() }
-func (s *inProcess) SetWebhookURL(url string) { s.sim.SetWebhookURL(url) }
-
-func (s *inProcess) Confirm(ctx context.Context, id, clientSecret, pm string) (string, error) {
-	return contracttest.Confirm(ctx, http.DefaultClient, s.base, s.sim.PublishableKey(), id, clientSecret, pm)
-}
-
-func (s *inProcess) PaymentIntents(context.Context) (int, error) {
-	return s.sim.CreatedPaymentIntents(), nil
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"PORT=0",
+		"STRIPESIM_SECRET_KEY="+s.SecretKey,
+		"STRIPESIM_PUBLISHABLE_KEY="+s.PublishableKey,
+		"STRIPESIM_WEBHOOK_SECRET="+s.WebhookSecret,
+		"STRIPESIM_WEBHOOK_URL="+strings.Join(webhookURLs, ","),
+	)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	sup, err := supervise(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start stripesim: %v", err)
+	}
+	s.sup = sup
+	t.Cleanup(sup.stop)
+	deadline := time.After(30 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(s.log.String()); m != nil {
+			// It listens on every interface and names localhost: the
+			// Worker gets the IPv4 loopback address, as workerd resolves
+			// localhost its own way.
+			u, err := url.Parse(m[1])
+			if err != nil || u.Port() == "" {
+				return nil, fmt.Errorf("stripesim printed %q: no port", m[0])
+			}
+			s.Base = "http://" + net.JoinHostPort("127.0.0.1", u.Port())
+			return s, nil
+		}
+		select {
+		case <-sup.exited:
+			return nil, fmt.Errorf("stripesim exited before listening:\n%s", s.log.String())
+		case <-deadline:
+			return nil, fmt.Errorf("stripesim not listening after 30s:\n%s", s.log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func randomHex(n int) string {

@@ -18,20 +18,20 @@ func TestMain(m *testing.M) {
 }
 
 // TestWorker runs the contract suite against the Worker under workerd,
-// with PostgreSQL through the Hyperdrive binding and webhooks from the
-// simulator; a second Worker without a database answers 503.
+// with PostgreSQL through the Hyperdrive binding and the standalone
+// simulator (bin/stripesim, built from this tree) delivering webhooks to
+// it; a second Worker without a database answers 503.
 func TestWorker(t *testing.T) {
 	start := time.Now()
 	url := pgtest.URL(t)
-	stripe := workertest.StartStripe(t)
 
-	ws := workertest.StartAll(t, workertest.Options{DatabaseURL: url, Stripe: stripe}, workertest.Options{})
+	ws := workertest.StartAll(t, workertest.Options{DatabaseURL: url, Stripe: true}, workertest.Options{})
 	worker, nodb := ws[0], ws[1]
-	t.Logf("two Workers ready in %s", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("two Workers and the simulator ready in %s", time.Since(start).Round(100*time.Millisecond))
 
 	contracttest.Run(t, contracttest.Target{
 		BaseURL:       worker.URL,
-		Stripe:        stripe,
+		Stripe:        worker.Stripe,
 		NoDatabaseURL: nodb.URL,
 		// Replays older than this re-read the PaymentIntent (a GET through
 		// the Workers fetch client).

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -24,9 +23,12 @@ type Options struct {
 	// DatabaseURL is the PostgreSQL the Hyperdrive binding reaches; ""
 	// starts the Worker without a database (it answers 503).
 	DatabaseURL string
-	// Stripe is the simulator; nil starts the Worker with a Stripe key but
-	// no reachable Stripe.
-	Stripe Stripe
+	// Stripe starts a standalone simulator (server/cmd/stripesim, see
+	// Stripe) for this Worker: its API is the Worker's STRIPE_API_BASE,
+	// its keys and webhook secret the Worker's, its events go to the
+	// Worker's webhook. False starts the Worker with a Stripe key but no
+	// reachable Stripe.
+	Stripe bool
 	// Main, when set, replaces the Go Worker by this script (the plain-JS
 	// floor of the CPU benchmark).
 	Main string
@@ -34,9 +36,11 @@ type Options struct {
 
 // Worker is a running `wrangler dev`.
 type Worker struct {
-	URL  string
-	log  *syncBuffer
-	pgid int // wrangler's process group: wrangler and workerd
+	URL string
+	// Stripe is the Worker's simulator (Options.Stripe), else nil.
+	Stripe *Stripe
+	log    *syncBuffer
+	pgid   int // the process group of wrangler and workerd
 }
 
 // Log is what wrangler printed so far.
@@ -63,16 +67,27 @@ func Unavailable(t testing.TB, format string, args ...any) {
 	t.Skipf("workertest: %s (set CI=true to make this a failure)", msg)
 }
 
+// Built is what Build made, once per test binary.
+type Built struct {
+	// Dir holds the Worker: worker.mjs and app.wasm.
+	Dir string
+	// Wrangler is the pinned wrangler's executable.
+	Wrangler string
+	// Stripesim is server/cmd/stripesim, built from this tree by go build.
+	Stripesim string
+}
+
 var (
 	buildOnce sync.Once
-	buildDir  string
+	buildTop  string // the temporary directory holding it all
+	built     Built
 	buildErr  error
-	wrangler  string
 )
 
-// Build builds the Worker and provisions wrangler, once per test binary.
-// It returns the build directory (worker.mjs, app.wasm) and wrangler's path.
-func Build(t testing.TB) (string, string) {
+// Build builds the Worker, provisions wrangler and builds the standalone
+// Stripe simulator (into the same temporary directory: a bin/stripesim
+// left by an older make build is never used), once per test binary.
+func Build(t testing.TB) Built {
 	t.Helper()
 	for _, tool := range []string{"go", "node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -86,9 +101,28 @@ func Build(t testing.TB) (string, string) {
 			buildErr = err
 			return
 		}
-		buildDir = filepath.Join(dir, "build")
+		buildTop = dir
+		b := Built{Dir: filepath.Join(dir, "build"), Stripesim: filepath.Join(dir, "stripesim")}
 		start := time.Now()
-		if out, err := command(root, "scripts/worker.sh").env("WORKER_SIZE=0", "WORKER_BUILD_DIR="+buildDir).run(); err != nil {
+		// The simulator builds while the Worker does.
+		simErr := make(chan error, 1)
+		go func() {
+			out, err := command(root, "go", "build", "-o", b.Stripesim, "./server/cmd/stripesim").run()
+			if err != nil {
+				err = fmt.Errorf("go build ./server/cmd/stripesim: %v\n%s", err, out)
+			}
+			simErr <- err
+		}()
+		defer func() {
+			if err := <-simErr; err != nil && buildErr == nil {
+				buildErr = err
+			}
+			if buildErr == nil {
+				built = b
+				fmt.Fprintf(os.Stderr, "workertest: built the Worker and the Stripe simulator and provisioned wrangler in %s\n", time.Since(start).Round(100*time.Millisecond))
+			}
+		}()
+		if out, err := command(root, "scripts/worker.sh").env("WORKER_SIZE=0", "WORKER_BUILD_DIR="+b.Dir).run(); err != nil {
 			buildErr = fmt.Errorf("scripts/worker.sh: %v\n%s", err, out)
 			return
 		}
@@ -98,19 +132,18 @@ func Build(t testing.TB) (string, string) {
 			return
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		wrangler = lines[len(lines)-1]
-		fmt.Fprintf(os.Stderr, "workertest: built the Worker and provisioned wrangler in %s\n", time.Since(start).Round(100*time.Millisecond))
+		b.Wrangler = lines[len(lines)-1]
 	})
 	if buildErr != nil {
 		t.Fatalf("workertest: %v", buildErr)
 	}
-	return buildDir, wrangler
+	return built
 }
 
 // Cleanup removes the build directory; call it from TestMain.
 func Cleanup() {
-	if buildDir != "" {
-		os.RemoveAll(filepath.Dir(buildDir))
+	if buildTop != "" {
+		os.RemoveAll(buildTop)
 	}
 }
 
@@ -126,7 +159,7 @@ func Start(t testing.TB, opts Options) *Worker {
 // to start, most of it compiling the WebAssembly module).
 func StartAll(t testing.TB, opts ...Options) []*Worker {
 	t.Helper()
-	build, wranglerBin := Build(t)
+	b := Build(t)
 	ws := make([]*Worker, len(opts))
 	errs := make([]error, len(opts))
 	var wg sync.WaitGroup
@@ -135,7 +168,7 @@ func StartAll(t testing.TB, opts ...Options) []*Worker {
 		go func() {
 			defer wg.Done()
 			for attempt := 1; ; attempt++ {
-				ws[i], errs[i] = start(t, build, wranglerBin, o)
+				ws[i], errs[i] = start(t, b, o)
 				// The ports are free when chosen, but wrangler and workerd
 				// bind more of their own: a clash is retried on others.
 				if errs[i] == nil || !strings.Contains(errs[i].Error(), "Address already in use") || attempt == 3 {
@@ -153,8 +186,9 @@ func StartAll(t testing.TB, opts ...Options) []*Worker {
 	return ws
 }
 
-// start runs one Worker; it may run on any goroutine (no t.Fatal).
-func start(t testing.TB, build, wranglerBin string, opts Options) (*Worker, error) {
+// start runs one Worker (and its simulator); it may run on any goroutine
+// (no t.Fatal).
+func start(t testing.TB, b Built, opts Options) (w *Worker, err error) {
 	root := Root(t)
 	dir := t.TempDir()
 
@@ -166,30 +200,50 @@ func start(t testing.TB, build, wranglerBin string, opts Options) (*Worker, erro
 	if err != nil {
 		return nil, err
 	}
+	w = &Worker{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}}
 	vars := map[string]string{
 		"SESSION_SECRET":    randomHex(24),
 		"STRIPE_SECRET_KEY": "sk_test_unreachable",
 		"STRIPE_API_BASE":   "http://127.0.0.1:9",
 	}
-	if opts.Stripe != nil {
-		vars["STRIPE_SECRET_KEY"] = opts.Stripe.SecretKey()
-		vars["STRIPE_API_BASE"] = opts.Stripe.APIBase()
-		vars["STRIPE_PUBLISHABLE_KEY"] = opts.Stripe.PublishableKey()
-		vars["STRIPE_WEBHOOK_SECRET"] = opts.Stripe.WebhookSecret()
+	if opts.Stripe {
+		// Started first, on a port of its own choosing (PORT=0), with the
+		// Worker's webhook as its endpoint: the Worker needs its URL, it
+		// needs the Worker's.
+		w.Stripe, err = startStripe(t, b.Stripesim, []string{w.URL + "/api/stripe/webhook"})
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				w.Stripe.sup.stop() // a retry starts another
+			}
+		}()
+		vars["STRIPE_SECRET_KEY"] = w.Stripe.SecretKey
+		vars["STRIPE_API_BASE"] = w.Stripe.Base
+		vars["STRIPE_PUBLISHABLE_KEY"] = w.Stripe.PublishableKey
+		vars["STRIPE_WEBHOOK_SECRET"] = w.Stripe.WebhookSecret
 	}
 	var cfg strings.Builder
-	main := filepath.Join(build, "worker.mjs")
+	main := filepath.Join(b.Dir, "worker.mjs")
 	if opts.Main != "" {
 		main = opts.Main
 	}
 	fmt.Fprintf(&cfg, "name = \"onecharge-test\"\nmain = %q\ncompatibility_date = \"2026-04-01\"\n\n", main)
 	fmt.Fprintf(&cfg, "[assets]\ndirectory = %q\n\n", filepath.Join(root, "web"))
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return nil, err
+	}
 	env := []string{
 		"WRANGLER_SEND_METRICS=false",
 		"WRANGLER_LOG_PATH=" + filepath.Join(dir, "logs"),
 		"WRANGLER_LOG=log",
 		"NO_COLOR=1",
 		"FORCE_COLOR=0",
+		// Miniflare's scratch directories, which a killed wrangler cannot
+		// remove itself, go with the test's directory.
+		"TMPDIR=" + tmp,
 	}
 	if opts.DatabaseURL != "" {
 		cfg.WriteString("[[hyperdrive]]\nbinding = \"HYPERDRIVE\"\nid = \"00000000000000000000000000000000\"\n\n")
@@ -205,46 +259,31 @@ func start(t testing.TB, build, wranglerBin string, opts Options) (*Worker, erro
 	for k, v := range vars {
 		args = append(args, "--var", k+":"+v)
 	}
-	log := &syncBuffer{}
-	cmd := exec.Command(wranglerBin, args...)
+	cmd := exec.Command(b.Wrangler, args...)
 	cmd.Dir = filepath.Join(root, "server", "cmd", "onecharge-worker")
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = log, log
-	// A process group of its own: wrangler, workerd and their children are
-	// killed together, and Pdeathsig ends wrangler if the test binary dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = w.log, w.log
+	// wrangler, workerd and their children die together when the test
+	// ends or its binary dies (see superviseScript).
+	sup, err := supervise(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start wrangler: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { stopGroup(cmd.Process.Pid, exited) })
-
-	w := &Worker{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: log, pgid: cmd.Process.Pid}
-	if opts.Stripe != nil {
-		opts.Stripe.SetWebhookURL(w.URL + "/api/stripe/webhook")
-	}
-	if err := waitReady(w.URL, exited, 90*time.Second); err != nil {
-		return nil, fmt.Errorf("wrangler dev: %v\n--- wrangler's output:\n%s", err, log.String())
+	t.Cleanup(sup.stop)
+	w.pgid = sup.pgid
+	if err := waitReady(w.URL, sup.exited, 90*time.Second); err != nil {
+		sup.stop()
+		return nil, fmt.Errorf("wrangler dev: %v\n--- wrangler's output:\n%s", err, w.log.String())
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- wrangler's output (%s):\n%s", w.URL, tail(log.String(), 200))
+			t.Logf("--- wrangler's output (%s):\n%s", w.URL, tail(w.log.String(), 200))
+			if w.Stripe != nil {
+				t.Logf("--- stripesim's output:\n%s", tail(w.Stripe.Log(), 100))
+			}
 		}
 	})
 	return w, nil
-}
-
-// stopGroup ends the process group: SIGTERM, then SIGKILL after 5 s.
-func stopGroup(pid int, exited <-chan struct{}) {
-	syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-	}
-	// workerd may outlive wrangler: whatever is left of the group goes.
-	syscall.Kill(-pid, syscall.SIGKILL)
-	<-exited
 }
 
 // waitReady polls /healthz until it answers 200.

@@ -17,8 +17,10 @@
 // DecodeErrorBody and EncodeValidateResponse. Differential tests hold them
 // to encoding/json's results.
 //
-// Three files are native-only (//go:build !js || workers: the server
+// Four files are native-only (//go:build !js || workers: the server
 // running as a Cloudflare Worker is a js build too), for the server:
+//   - cart.go: Cart and CartResponse, whose time.Time would link the time
+//     package (about 34 KB brotli) into the bundle, which has no cart.
 //   - decode.go: Decode and DecodeValidateRequest, on encoding/json. Merely
 //     compiling them into the js build adds about 26 KB (brotli) to the
 //     bundle, unreferenced.

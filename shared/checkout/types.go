@@ -1,7 +1,5 @@
 package checkout
 
-import "time"
-
 // PaymentMethod is how the shopper pays.
 type PaymentMethod string
 
@@ -81,19 +79,6 @@ type ValidateResponse struct {
 // CartRequest is the body of PUT /api/cart and POST /api/checkout.
 type CartRequest struct {
 	Items []Item `json:"items"`
-}
-
-// Cart is a user's cart, priced.
-type Cart struct {
-	Items     []Line    `json:"items"`
-	Amount    int64     `json:"amount"`
-	Currency  string    `json:"currency"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-// CartResponse is the body of GET and PUT /api/cart.
-type CartResponse struct {
-	Cart Cart `json:"cart"`
 }
 
 // CheckoutResponse is the body of POST /api/checkout.

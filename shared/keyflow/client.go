@@ -1,12 +1,10 @@
 package keyflow
 
 import (
-	"context"
 	"errors"
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/onecharge/onecharge/shared/checkout"
 )
@@ -14,9 +12,9 @@ import (
 // Defaults of New.
 const (
 	DefaultMaxAttempts   = 4
-	DefaultBaseDelay     = 250 * time.Millisecond
-	DefaultMaxDelay      = 4 * time.Second
-	DefaultMaxRetryAfter = 30 * time.Second
+	DefaultBaseDelay     = 250 * Millisecond
+	DefaultMaxDelay      = 4 * Second
+	DefaultMaxRetryAfter = 30 * Second
 )
 
 // ValidatePath is the path of ValidateOrderItemsInsert (CONTRACT.md section 5).
@@ -34,19 +32,33 @@ type Client struct {
 	MaxAttempts int
 	// BaseDelay and MaxDelay shape the backoff: before retry n the client
 	// waits a random duration in [0, min(MaxDelay, BaseDelay·2^(n-1))).
-	BaseDelay time.Duration
-	MaxDelay  time.Duration
+	BaseDelay Duration
+	MaxDelay  Duration
 	// MaxRetryAfter is the longest Retry-After the client waits for; a
 	// longer one ends the retries with the response's rejection (default 30s).
-	MaxRetryAfter time.Duration
-	// Sleep waits d or until ctx ends (default: a timer).
-	Sleep func(ctx context.Context, d time.Duration) error
+	MaxRetryAfter Duration
+	// Sleep waits d or until ctx ends; an error (ctx's) ends the
+	// validation as canceled (default: a timer; the browser build has
+	// none, and the module sets it).
+	Sleep func(ctx Context, d Duration) error
 	// Rand returns a uniformly random number in [0, 1) (default math/rand/v2).
 	Rand func() float64
-	// Now returns the current time, for Retry-After dates (default time.Now).
-	Now func() time.Time
+	// Now returns the current time in nanoseconds since 1970 UTC, as
+	// time.Time's UnixNano, for Retry-After dates (default: the system
+	// clock; the browser build has none, and the module sets it).
+	Now func() int64
 	// Log, when set, receives one line for every retry, rotation and clear.
 	Log func(msg string)
+	// Locker, when set, serializes validations with the other Clients that
+	// share the Store (the other tabs of the origin): it is taken after
+	// this Client's own turn, before the stored key is read, and released
+	// once the response's key is stored. When nil, or when it fails, only
+	// this Client's validations take turns.
+	Locker Locker
+	// Nonce returns a fresh nonce for a first validation's Idempotency-Key
+	// header: 1 to 255 printable ASCII characters (default NewNonce; a
+	// result of "" is replaced by NewNonce's).
+	Nonce func() string
 
 	store     Store
 	transport Transport
@@ -63,7 +75,7 @@ func New(store Store, transport Transport) *Client {
 		MaxRetryAfter: DefaultMaxRetryAfter,
 		Sleep:         sleep,
 		Rand:          rand.Float64,
-		Now:           time.Now,
+		Now:           now,
 		store:         store,
 		transport:     transport,
 		turn:          make(chan struct{}, 1),
@@ -73,94 +85,126 @@ func New(store Store, transport Transport) *Client {
 // ValidateCartItems validates an order with the server (POST
 // {BaseURL}/api/orders/validate) following CONTRACT.md section 6:
 //
-//  1. The stored key is sent, if there is one; req.IdempotencyKey is ignored.
+//  0. Validations take turns: those of this Client, and, through Locker,
+//     those of every Client sharing the Store. The stored key is read once
+//     the turn is held.
+//  1. The stored key is sent, if there is one; req.IdempotencyKey is
+//     ignored. A validation without a key (for CARD and CARD_TEST) sends a
+//     fresh nonce in the Idempotency-Key header instead, the same on each
+//     of its retries, so that the server answers a retry whose first
+//     response was lost with the key and PaymentIntent it already issued.
 //  2. Network errors, 5xx and 409 request_in_progress are retried with the
 //     same key, honouring Retry-After, up to MaxAttempts requests.
 //  3. For CARD and CARD_TEST the response's key is stored, replacing a
 //     different one (rotation). CASH_ON_DELIVERY leaves the store alone.
 //  4. On 409 payment_already_completed the key is cleared and the
-//     validation is sent once more without a key (with its own transient
-//     retries); if that fails too, its error is returned.
+//     validation is sent once more without a key, as a new first
+//     validation (a new nonce, its own transient retries), or with the key
+//     another Client posted since (Board); if that fails too, its error is
+//     returned.
 //  5. Every error is a *Rejection.
 //
 // A request that breaks the server's own rules (checkout's Validate) is
 // rejected without a request, with the code and status the server would
 // answer.
 //
-// Validations of one Client run one at a time: a second call waits for the
-// first to finish (or for its ctx to end), so that a double-clicked "Pay"
-// button sends the key the first call stored instead of starting a second
-// checkout session with a second PaymentIntent.
-func (c *Client) ValidateCartItems(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+// Validations run one at a time: a second call waits for the first to
+// finish (or for its ctx to end), so that a double-clicked "Pay" button, or
+// two tabs checking out at once, send the key the first call stored
+// instead of starting a second checkout session with a second
+// PaymentIntent.
+func (c *Client) ValidateCartItems(ctx Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
 	req.IdempotencyKey = ""
 	if err := req.Validate(); err != nil {
 		return checkout.ValidateResponse{}, localRejection(err)
 	}
-	select {
-	case c.turn <- struct{}{}:
-		defer func() { <-c.turn }()
-	case <-ctx.Done():
-		return checkout.ValidateResponse{}, canceledRejection(ctx.Err())
+	unlock, board, err := c.lock(ctx)
+	if err != nil {
+		return checkout.ValidateResponse{}, err
 	}
-	req.IdempotencyKey = c.sendableKey()
+	defer unlock()
+	var wrote bool // whether this validation changed the stored key
+	req.IdempotencyKey, wrote = c.sendableKey()
+	if board != nil && req.IdempotencyKey == "" {
+		req.IdempotencyKey = c.postedKey(ctx, board)
+	}
 	resp, err := c.send(ctx, req)
 	if rej, ok := errors.AsType[*Rejection](err); ok && rej.Kind == KindAlreadyCompleted {
 		c.log("onecharge: payment already completed for the stored key; clearing it and starting a new checkout")
 		c.store.Clear()
+		wrote = true
+		completed := req.IdempotencyKey
 		req.IdempotencyKey = ""
+		if board != nil {
+			// Another tab may have started the new checkout already.
+			if key := c.postedKey(ctx, board); key != completed {
+				req.IdempotencyKey = key
+			}
+		}
 		resp, err = c.send(ctx, req)
+	}
+	if err == nil && c.remember(req.PaymentMethod, resp) {
+		wrote = true
+	}
+	if board != nil && wrote {
+		c.post(ctx, board) // holding the lock: the next holder sees it
 	}
 	if err != nil {
 		return checkout.ValidateResponse{}, err
 	}
-	c.remember(req.PaymentMethod, resp)
 	return resp, nil
 }
 
 // sendableKey returns the stored key, or "" when there is none or it is
-// malformed (then it is cleared: the server would reject every request
-// carrying it with 400).
-func (c *Client) sendableKey() string {
+// malformed (then it is cleared, and cleared is true: the server would
+// reject every request carrying it with 400).
+func (c *Client) sendableKey() (key string, cleared bool) {
 	key, ok := c.store.Get()
 	if !ok || key == "" {
-		return ""
+		return "", false
 	}
 	if _, err := checkout.ParseKey(key); err != nil {
 		c.log("onecharge: dropping malformed stored idempotency key: " + err.Error())
 		c.store.Clear()
-		return ""
+		return "", true
 	}
-	return key
+	return key, false
 }
 
-// remember stores the key of a successful CARD or CARD_TEST validation.
-func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateResponse) {
+// remember stores the key of a successful CARD or CARD_TEST validation
+// and reports whether that changed the stored key.
+func (c *Client) remember(sent checkout.PaymentMethod, resp checkout.ValidateResponse) bool {
 	method := resp.PaymentMethod
 	if method == "" {
 		method = sent
 	}
 	if !method.UsesKey() || resp.IdempotencyKey == "" {
-		return
+		return false
 	}
 	old, ok := c.store.Get()
 	if ok && old == resp.IdempotencyKey {
-		return
+		return false
 	}
 	if ok {
 		c.log("onecharge: the server rotated the idempotency key")
 	}
 	c.store.Set(resp.IdempotencyKey)
+	return true
 }
 
 // send posts req until it gets an answer that is not transient or runs out
-// of attempts.
-func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
+// of attempts. Without a key (for a method that uses keys) it sends a fresh
+// nonce, the same on every attempt.
+func (c *Client) send(ctx Context, req checkout.ValidateRequest) (checkout.ValidateResponse, error) {
 	var zero checkout.ValidateResponse
 	httpReq := Request{
 		Method: "POST",
 		URL:    strings.TrimRight(c.BaseURL, "/") + ValidatePath,
 		Header: map[string]string{"Content-Type": "application/json", "Accept": "application/json"},
 		Body:   checkout.EncodeValidateRequest(req),
+	}
+	if req.IdempotencyKey == "" && req.PaymentMethod.UsesKey() {
+		httpReq.Header[NonceHeader] = c.nonce()
 	}
 	maxAttempts := c.MaxAttempts
 	if maxAttempts < 1 {
@@ -173,7 +217,7 @@ func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checko
 		res, err := c.transport.Do(ctx, httpReq)
 		var (
 			rej       *Rejection
-			wait      time.Duration
+			wait      Duration
 			waitGiven bool
 		)
 		switch {
@@ -199,7 +243,7 @@ func (c *Client) send(ctx context.Context, req checkout.ValidateRequest) (checko
 			if !retriable(res.Status, rej.Code) {
 				return zero, rej
 			}
-			wait, waitGiven = parseRetryAfter(header(res.Header, "retry-after"), c.now())
+			wait, waitGiven = parseRetryAfter(header(res.Header, "retry-after"), c.now)
 		}
 		if attempt >= maxAttempts {
 			return zero, rej
@@ -231,7 +275,7 @@ func retriable(status int, code checkout.Code) bool {
 
 // backoff returns the full-jitter delay before retry n (n >= 1): uniform in
 // [0, min(MaxDelay, BaseDelay·2^(n-1))).
-func (c *Client) backoff(n int) time.Duration {
+func (c *Client) backoff(n int) Duration {
 	base, ceiling := c.BaseDelay, c.MaxDelay
 	if base <= 0 {
 		base = DefaultBaseDelay
@@ -253,24 +297,24 @@ func (c *Client) backoff(n int) time.Duration {
 	if r < 0 || r >= 1 {
 		r = 0
 	}
-	return time.Duration(r * float64(d))
+	return Duration(r * float64(d))
 }
 
-func (c *Client) maxRetryAfter() time.Duration {
+func (c *Client) maxRetryAfter() Duration {
 	if c.MaxRetryAfter <= 0 {
 		return DefaultMaxRetryAfter
 	}
 	return c.MaxRetryAfter
 }
 
-func (c *Client) now() time.Time {
+func (c *Client) now() int64 {
 	if c.Now != nil {
 		return c.Now()
 	}
-	return time.Now()
+	return now()
 }
 
-func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+func (c *Client) sleep(ctx Context, d Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
@@ -283,24 +327,9 @@ func (c *Client) log(msg string) {
 	}
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // PaymentSucceeded ends the checkout after a direct (non-redirect) payment
 // succeeded: the key is cleared, so the next validation starts a new one.
-func (c *Client) PaymentSucceeded() { c.store.Clear() }
+func (c *Client) PaymentSucceeded() { c.ClearKey() }
 
 // HandleRedirectReturn inspects the URL a redirect-based confirmation
 // returned to (for example after 3-D Secure). When its query carries
@@ -311,7 +340,7 @@ func (c *Client) HandleRedirectReturn(rawURL string) bool {
 	if !ok || !succeeded {
 		return false
 	}
-	c.store.Clear()
+	c.ClearKey()
 	return true
 }
 
@@ -325,8 +354,12 @@ func (c *Client) SetKey(key string) error {
 		return err
 	}
 	c.store.Set(key)
+	c.posted(key)
 	return nil
 }
 
 // ClearKey removes the stored key.
-func (c *Client) ClearKey() { c.store.Clear() }
+func (c *Client) ClearKey() {
+	c.store.Clear()
+	c.posted("")
+}

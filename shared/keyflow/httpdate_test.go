@@ -28,6 +28,9 @@ func TestParseHTTPDate(t *testing.T) {
 		{"Sun Nov 06 08:49:37 1994", date(1994, 11, 6, 8, 49, 37)},
 		{"Thu, 01 Jan 1970 00:00:00 GMT", date(1970, 1, 1, 0, 0, 0)},
 		{"Fri, 31 Dec 9999 23:59:59 GMT", date(9999, 12, 31, 23, 59, 59)},
+		{"Sat, 01 Jan 0000 00:00:00 GMT", date(0, 1, 1, 0, 0, 0)},
+		{"Tue, 29 Feb 0000 12:00:00 GMT", date(0, 2, 29, 12, 0, 0)},
+		{"Wed, 01 Mar 0000 00:00:00 GMT", date(0, 3, 1, 0, 0, 0)},
 		{"Thu, 29 Feb 2024 12:00:00 GMT", date(2024, 2, 29, 12, 0, 0)},
 		{"Tue, 29 Feb 2000 12:00:00 GMT", date(2000, 2, 29, 12, 0, 0)},
 		{"Mon, 30 Apr 2025 00:00:00 GMT", date(2025, 4, 30, 0, 0, 0)},
@@ -77,29 +80,36 @@ func TestParseHTTPDate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, ok := keyflow.ParseHTTPDate(tt.in)
-		if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
-			t.Errorf("ParseHTTPDate(%q) = %v, %v; want %v", tt.in, got, ok, tt.want)
-		}
-		if ok && got.Location() != time.UTC {
-			t.Errorf("ParseHTTPDate(%q) is in %v, want UTC", tt.in, got.Location())
+		if ok != !tt.want.IsZero() || ok && got != tt.want.Unix() {
+			t.Errorf("ParseHTTPDate(%q) = %v, %v; want %v", tt.in, time.Unix(got, 0).UTC(), ok, tt.want)
 		}
 	}
 }
 
 // TestParseHTTPDateMatchesTimeParse formats random times in each form and
-// checks that ParseHTTPDate reads them as time.Parse does.
+// checks that ParseHTTPDate reads them as time.Parse does: in the years
+// of two-digit RFC 850 dates in every form, and in years 0 to 9999 in the
+// two forms with four-digit years.
 func TestParseHTTPDateMatchesTimeParse(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	lo := time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	hi := time.Date(2068, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-	for range 20000 {
-		tm := time.Unix(lo+r.Int64N(hi-lo+1), 0).UTC()
-		for _, layout := range httpDateLayouts {
-			s := tm.Format(layout)
-			want, err := time.Parse(layout, s)
-			got, ok := keyflow.ParseHTTPDate(s)
-			if err != nil || !ok || !got.Equal(want) || !got.Equal(tm) {
-				t.Fatalf("%q: ParseHTTPDate = %v, %v; time.Parse = %v, %v", s, got, ok, want, err)
+	year := func(y int) int64 { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC).Unix() }
+	for _, span := range []struct {
+		lo, hi  int64 // seconds since 1970, hi excluded
+		layouts []string
+	}{
+		{year(1969), year(2069), httpDateLayouts},
+		{year(0), year(10000), []string{httpDateLayouts[0], httpDateLayouts[2]}},
+	} {
+		for range 20000 {
+			unix := span.lo + r.Int64N(span.hi-span.lo)
+			tm := time.Unix(unix, 0).UTC()
+			for _, layout := range span.layouts {
+				s := tm.Format(layout)
+				want, err := time.Parse(layout, s)
+				got, ok := keyflow.ParseHTTPDate(s)
+				if err != nil || !ok || got != want.Unix() || got != unix {
+					t.Fatalf("%q: ParseHTTPDate = %v, %v; time.Parse = %v, %v", s, got, ok, want, err)
+				}
 			}
 		}
 	}
@@ -121,12 +131,38 @@ func FuzzParseHTTPDate(f *testing.F) {
 		}
 		for _, layout := range httpDateLayouts {
 			if want, err := time.Parse(layout, s); err == nil {
-				if !got.Equal(want) {
-					t.Fatalf("%q: ParseHTTPDate = %v, time.Parse(%q) = %v", s, got, layout, want)
+				if got != want.Unix() {
+					t.Fatalf("%q: ParseHTTPDate = %v, time.Parse(%q) = %v", s, time.Unix(got, 0).UTC(), layout, want)
 				}
 				return
 			}
 		}
 		t.Fatalf("ParseHTTPDate accepts %q, which time.Parse rejects in every layout", s)
 	})
+}
+
+// TestUntil checks the wait until an HTTP-date against time.Time's Sub (a
+// date in the past means no wait), around now and at the extremes.
+func TestUntil(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	year := func(y int) int64 { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC).Unix() }
+	const maxNow = 1<<63 - 1
+	dates := []int64{year(0), year(1970), 0, 1, -1, year(2262), year(2263), year(10000) - 1}
+	nows := []int64{0, 1, -1, 1e9 - 1, 1e9, -1e9, maxNow, -maxNow - 1}
+	for range 1000 {
+		dates = append(dates, year(0)+r.Int64N(year(10000)-year(0)))
+		nows = append(nows, int64(r.Uint64()), time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC).UnixNano()+r.Int64N(86400e9))
+	}
+	for i, date := range dates {
+		near := []int64{nows[i%len(nows)], nows[(i*7+3)%len(nows)]}
+		if -9e9 < date && date < 9e9 { // within a second of date
+			near = append(near, date*1e9+r.Int64N(2e9)-1e9)
+		}
+		for _, now := range near {
+			want := max(time.Unix(date, 0).Sub(time.Unix(0, now)), 0)
+			if got := keyflow.Until(date, now); time.Duration(got) != want {
+				t.Errorf("Until(%d, %d) = %d, want %d", date, now, got, want)
+			}
+		}
+	}
 }

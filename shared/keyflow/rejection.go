@@ -1,7 +1,6 @@
 package keyflow
 
 import (
-	"context"
 	"errors"
 	"strconv"
 
@@ -137,7 +136,7 @@ func AsRejection(err error) *Rejection {
 	if cerr, ok := errors.AsType[*checkout.Error](err); ok {
 		return localRejection(cerr)
 	}
-	if isError(err, context.Canceled) || isError(err, context.DeadlineExceeded) {
+	if isCanceled(err) {
 		return canceledRejection(err)
 	}
 	return &Rejection{Kind: KindGeneric, Code: checkout.CodeInternal, Message: checkout.MessageInternal, err: err}

@@ -1,7 +1,5 @@
 package keyflow
 
-import "context"
-
 // Request is one HTTP request as the Client needs it.
 type Request struct {
 	Method string
@@ -22,5 +20,5 @@ type Response struct {
 // received (a network failure or ctx ended); any HTTP status, 4xx and 5xx
 // included, is a Response.
 type Transport interface {
-	Do(ctx context.Context, req Request) (Response, error)
+	Do(ctx Context, req Request) (Response, error)
 }

@@ -3,7 +3,6 @@
 package browser
 
 import (
-	"context"
 	"math"
 	"syscall/js"
 
@@ -15,8 +14,10 @@ import (
 // and returns that object. An object already there (the loader's
 // placeholder holding `ready`) is kept and completed; without one, `ready`
 // is set to a resolved Promise. Then globalThis.__onechargeReady, when it
-// is a function, is called with the object.
-func Install(client *keyflow.Client) js.Value {
+// is a function, is called with the object. store, when not nil, is the
+// client's Store: its changes are dispatched as KeyChangeEvent
+// (LocalStorage.Watch).
+func Install(client *keyflow.Client, store *LocalStorage) js.Value {
 	api, err := get(global, "onecharge")
 	if err != nil || api.Type() != js.TypeObject {
 		api = newObject()
@@ -38,6 +39,9 @@ func Install(client *keyflow.Client) js.Value {
 	set("clearIdempotencyKey", func([]js.Value) any { client.ClearKey(); return void })
 	set("paymentSucceeded", func([]js.Value) any { client.PaymentSucceeded(); return void })
 	set("handleRedirectReturn", func(args []js.Value) any { return handleRedirectReturn(client, arg(args, 0)) })
+	if store != nil {
+		store.Watch(dispatchKeyChange)
+	}
 	if ready, err := get(api, "ready"); err == nil && ready.IsUndefined() {
 		api.Set("ready", global.Get("Promise").Call("resolve", api))
 	}
@@ -106,7 +110,7 @@ func validateCartItems(client *keyflow.Client, request js.Value) js.Value {
 		if err != nil {
 			return rejection(keyflow.AsRejection(err)), false
 		}
-		resp, err := client.ValidateCartItems(context.Background(), req)
+		resp, err := client.ValidateCartItems(keyflow.Background(), req)
 		if err != nil {
 			return rejection(keyflow.AsRejection(err)), false
 		}
@@ -160,4 +164,23 @@ func handleRedirectReturn(client *keyflow.Client, url js.Value) bool {
 		return false
 	}
 	return client.HandleRedirectReturn(url.String())
+}
+
+// KeyChangeEvent is the CustomEvent the module dispatches on window
+// whenever the stored key changes, in this tab or another tab of the
+// origin; its detail is {key}, the key or null.
+const KeyChangeEvent = "onecharge:keychange"
+
+// dispatchKeyChange dispatches KeyChangeEvent (where the page has
+// dispatchEvent and CustomEvent; the browser reports a listener that
+// throws, and the other listeners still run).
+func dispatchKeyChange(key string, ok bool) {
+	detail := newObject()
+	detail.Set("key", js.Null())
+	if ok {
+		detail.Set("key", key)
+	}
+	init := newObject()
+	init.Set("detail", detail)
+	_ = try(func() { global.Call("dispatchEvent", global.Get("CustomEvent").New(KeyChangeEvent, init)) })
 }

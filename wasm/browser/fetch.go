@@ -3,7 +3,6 @@
 package browser
 
 import (
-	"context"
 	"errors"
 	"syscall/js"
 
@@ -17,7 +16,7 @@ import (
 type Fetch struct{}
 
 // Do implements keyflow.Transport.
-func (Fetch) Do(ctx context.Context, req keyflow.Request) (keyflow.Response, error) {
+func (Fetch) Do(ctx keyflow.Context, req keyflow.Request) (keyflow.Response, error) {
 	var res keyflow.Response
 	fetch, err := get(global, "fetch")
 	if err != nil {

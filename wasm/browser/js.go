@@ -12,6 +12,7 @@ var (
 	reflectJ = global.Get("Reflect")
 	objectJ  = global.Get("Object")
 	jsonJ    = global.Get("JSON")
+	dateJ    = global.Get("Date")
 )
 
 // try runs f and turns a panic from syscall/js (a thrown JavaScript

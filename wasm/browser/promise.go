@@ -3,15 +3,16 @@
 package browser
 
 import (
-	"context"
 	"errors"
 	"syscall/js"
+
+	"github.com/onecharge/onecharge/shared/keyflow"
 )
 
 // await waits for promise p to settle or ctx to end. On ctx's end it calls
 // cancel (if any) and returns at once; the callbacks are released when p
 // settles, whenever that is.
-func await(ctx context.Context, p js.Value, cancel func()) (js.Value, error) {
+func await(ctx keyflow.Context, p js.Value, cancel func()) (js.Value, error) {
 	type result struct {
 		v   js.Value
 		err error

@@ -25,6 +25,11 @@ type LocalStorage struct {
 	fallback bool
 	key      string
 	ok       bool
+	// onChange is the Watch callback; heardKey and heardOK what it was
+	// last told (the key when Watch was called, at first).
+	onChange func(key string, ok bool)
+	heardKey string
+	heardOK  bool
 }
 
 // NewLocalStorage returns a Store over localStorage.
@@ -87,23 +92,66 @@ func (s *LocalStorage) Get() (string, bool) {
 // Set implements keyflow.Store.
 func (s *LocalStorage) Set(key string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.key, s.ok = key, true
 	if !s.fallback {
 		if _, err := call("setItem", StorageKey, key); err != nil {
 			s.fallBack(err)
 		}
 	}
+	s.mu.Unlock()
+	s.report(key, true)
 }
 
 // Clear implements keyflow.Store.
 func (s *LocalStorage) Clear() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.key, s.ok = "", false
 	if !s.fallback {
 		if _, err := call("removeItem", StorageKey); err != nil {
 			s.fallBack(err)
 		}
+	}
+	s.mu.Unlock()
+	s.report("", false)
+}
+
+// report tells the Watch callback of (key, ok) when that differs from what
+// it was last told. It is called without s.mu held and calls the callback
+// without it: the callback runs the page's code, which may call back into
+// the store.
+func (s *LocalStorage) report(key string, ok bool) {
+	s.mu.Lock()
+	fn := s.onChange
+	differs := key != s.heardKey || ok != s.heardOK
+	if differs {
+		s.heardKey, s.heardOK = key, ok
+	}
+	s.mu.Unlock()
+	if differs && fn != nil {
+		fn(key, ok)
+	}
+}
+
+// Watch calls onChange with the stored key (ok false: none) whenever it
+// changes: through Set and Clear in this page, and in another tab of the
+// origin, which the browser tells every other page sharing the
+// localStorage with a storage event. On any storage event the entry is
+// read again, and onChange called if it differs from what it was last
+// told. It replaces any previous callback. Once the store has fallen back
+// to memory, its key is its own and other tabs cannot change it.
+func (s *LocalStorage) Watch(onChange func(key string, ok bool)) {
+	key, ok := s.Get()
+	s.mu.Lock()
+	s.onChange, s.heardKey, s.heardOK = onChange, key, ok
+	s.mu.Unlock()
+	// Kept for the life of the page, like the module. Without
+	// addEventListener (outside a window) only this page's changes are
+	// reported.
+	listener := js.FuncOf(func(js.Value, []js.Value) any {
+		s.report(s.Get())
+		return nil
+	})
+	if try(func() { global.Call("addEventListener", "storage", listener) }) != nil {
+		listener.Release()
 	}
 }

@@ -47,6 +47,7 @@ globalThis.fetch = async (url, init = {}) => {
   });
   const next = script.shift();
   if (!next) throw new Error('smoke: fetch called with nothing scripted');
+  if (next.gate) await next.gate;
   if (next.networkError) throw new TypeError('fetch failed');
   const body = typeof next.body === 'string' ? next.body : JSON.stringify(next.body);
   return new Response(body, { status: next.status, headers: next.headers });
@@ -55,6 +56,9 @@ globalThis.fetch = async (url, init = {}) => {
 const warnings = [];
 const realWarn = console.warn;
 console.warn = (...args) => { warnings.push(args.join(' ')); };
+const debugs = [];
+const realDebug = console.debug;
+console.debug = (...args) => { debugs.push(args.join(' ')); };
 
 vm.runInThisContext(readFileSync(path.join(dir, 'wasm_exec.js'), 'utf8'), { filename: 'wasm_exec.js' });
 const wasm = readFileSync(path.join(dir, 'onecharge.wasm'));
@@ -118,6 +122,7 @@ function assertRejection(rej, kind, code, status) {
 }
 
 const stored = () => storage.getItem(STORAGE_KEY);
+const NONCE = /^[0-9a-z]{1,13}\.[0-9a-z]{1,13}$/;
 
 // ---- scenario 1: localStorage works ----
 {
@@ -141,15 +146,17 @@ const stored = () => storage.getItem(STORAGE_KEY);
   assert.equal(r.calls[0].headers['Content-Type'], 'application/json');
   assert.ok(r.calls[0].hasSignal);
   assert.deepEqual(r.calls[0].body, req());
+  assert.match(r.calls[0].headers['Idempotency-Key'], NONCE, 'a first validation sends a nonce');
   assert.equal(r.value.idempotency_key, K1);
   assert.deepEqual(r.value.order, order);
   assert.equal(r.value.payment_intent.client_secret, 'pi_1_secret');
   assert.equal(stored(), K1);
   assert.equal(api.getStoredIdempotencyKey(), K1);
 
-  // The second sends it.
+  // The second sends it, and no nonce.
   r = await validate(req(), ok('CARD', K1));
   assert.deepEqual(r.keys, [K1]);
+  assert.equal(r.calls[0].headers['Idempotency-Key'], undefined);
   assert.equal(stored(), K1);
 
   // Rotation overwrites.
@@ -174,6 +181,20 @@ const stored = () => storage.getItem(STORAGE_KEY);
   // request_in_progress is retried too.
   r = await validate(req(), fail(409, 'request_in_progress', 'busy', { 'Retry-After': '0' }), ok('CARD', K2));
   assert.deepEqual(r.keys, [K2, K2]);
+  // Retry-After waits on the page's timers (setTimeout) and clock
+  // (Date.now): one second, an HTTP-date one to two seconds ahead, and a
+  // date an hour ahead, which ends the retries instead.
+  let t0 = Date.now();
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': '1' }), ok('CARD', K2));
+  assert.deepEqual(r.keys, [K2, K2]);
+  assert.ok(Date.now() - t0 >= 1000, `Retry-After 1 waited ${Date.now() - t0}ms`);
+  t0 = Date.now();
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': new Date(t0 + 2000).toUTCString() }), ok('CARD', K2));
+  assert.deepEqual(r.keys, [K2, K2]);
+  assert.ok(Date.now() - t0 >= 900 && Date.now() - t0 < 5000, `a date 2s ahead waited ${Date.now() - t0}ms`);
+  r = await validate(req(), fail(503, 'internal', 'Internal error.', { 'Retry-After': new Date(Date.now() + 3600e3).toUTCString() }));
+  assertRejection(r.rejection, 'generic', 'internal', 503);
+  assert.equal(r.calls.length, 1);
 
   // maxAttempts in all: 3 network errors, then a generic rejection.
   r = await validate(req(), { networkError: true }, { networkError: true }, { networkError: true });
@@ -214,6 +235,8 @@ const stored = () => storage.getItem(STORAGE_KEY);
   r = await validate(req(), fail(409, 'payment_already_completed', ALREADY), ok('CARD', K3));
   assert.equal(r.rejection, undefined);
   assert.deepEqual(r.keys, [K2, undefined]);
+  assert.equal(r.calls[0].headers['Idempotency-Key'], undefined);
+  assert.match(r.calls[1].headers['Idempotency-Key'], NONCE, 'the retry without a key is a first validation');
   assert.equal(stored(), K3);
   // ... and when the retry fails too, reject with the key cleared.
   r = await validate(req(), fail(409, 'payment_already_completed', ALREADY), fail(409, 'payment_already_completed', ALREADY));
@@ -222,6 +245,22 @@ const stored = () => storage.getItem(STORAGE_KEY);
   assert.deepEqual(r.keys, [K3, undefined]);
   assert.equal(stored(), null);
   assert.equal(api.getStoredIdempotencyKey(), null);
+
+  // A first validation's retries send its nonce again; the next first
+  // validation draws a new one.
+  r = await validate(req(), { networkError: true }, fail(503, 'internal', 'Internal error.', { 'Retry-After': '0' }), ok('CARD', K3));
+  assert.deepEqual(r.keys, [undefined, undefined, undefined]);
+  const nonce = r.calls[0].headers['Idempotency-Key'];
+  assert.match(nonce, NONCE);
+  assert.deepEqual(r.calls.map((c) => c.headers['Idempotency-Key']), [nonce, nonce, nonce]);
+  api.clearIdempotencyKey();
+  r = await validate(req(), ok('CARD', K3));
+  assert.match(r.calls[0].headers['Idempotency-Key'], NONCE);
+  assert.notEqual(r.calls[0].headers['Idempotency-Key'], nonce, 'a new nonce');
+  api.clearIdempotencyKey();
+  // Cash on delivery never gets a key: no nonce either.
+  r = await validate(req('CASH_ON_DELIVERY'), ok('CASH_ON_DELIVERY'));
+  assert.equal(r.calls[0].headers['Idempotency-Key'], undefined);
 
   // CASH_ON_DELIVERY stores nothing and keeps the stored key.
   r = await validate(req('CASH_ON_DELIVERY'), ok('CASH_ON_DELIVERY'));
@@ -276,6 +315,7 @@ const stored = () => storage.getItem(STORAGE_KEY);
   assert.equal(r.calls[0].url, '/api/orders/validate');
 
   assert.ok(!warnings.some((m) => m.includes('localStorage')), 'no storage warning while localStorage works');
+  assert.ok(debugs.some((m) => m.includes('Web Locks API is not available')), 'without navigator.locks, per tab');
   console.log('smoke: scenario localStorage ok');
 }
 
@@ -381,7 +421,139 @@ const stored = () => storage.getItem(STORAGE_KEY);
   console.log(`smoke: scenario loader ok (${wasmFetches.length} fetch(es) of the wasm)`);
 }
 
+// ---- scenario 5: two tabs sharing localStorage and Web Locks ----
+// Two instances of the module run side by side, as two tabs of an origin
+// do: one localStorage, one (fake, FIFO) navigator.locks, and one window
+// for their events.
+{
+  // One queue per name, FIFO (modes are not told apart: the module's
+  // shared locks all have names of their own).
+  class FakeLocks {
+    queues = new Map(); // name -> grant functions, the holder first
+    requests = [];
+    request(name, ...rest) {
+      const callback = rest.pop();
+      this.requests.push({ name, mode: rest[0] && rest[0].mode });
+      const q = this.queues.get(name) || [];
+      this.queues.set(name, q);
+      return new Promise((resolve, reject) => {
+        const grant = () => {
+          let held;
+          try { held = Promise.resolve(callback({ name, mode: 'exclusive' })); } catch (e) { held = Promise.reject(e); }
+          held.then(resolve, reject).finally(() => {
+            q.shift();
+            if (q.length) q[0]();
+          });
+        };
+        q.push(grant);
+        if (q.length === 1) grant();
+      });
+    }
+    state(name) { const n = (this.queues.get(name) || []).length; return { held: Math.min(n, 1), pending: Math.max(n - 1, 0) }; }
+    async query() {
+      const held = [], pending = [];
+      for (const [name, q] of this.queues) {
+        q.forEach((_, i) => (i === 0 ? held : pending).push({ name, mode: 'exclusive', clientId: 'c' }));
+      }
+      return { held, pending };
+    }
+    posts() { return [...this.queues].filter(([n, q]) => n.startsWith(LOCK + ' posted ') && q.length).map(([n]) => n).sort(); }
+  }
+  const LOCK = 'onecharge:' + STORAGE_KEY;
+  const window = new EventTarget();
+  globalThis.addEventListener = window.addEventListener.bind(window);
+  globalThis.dispatchEvent = window.dispatchEvent.bind(window);
+  const locks = new FakeLocks();
+  globalThis.navigator = { locks };
+  const shared = new MemoryStorage();
+  Object.defineProperty(globalThis, 'localStorage', { value: shared, configurable: true, writable: true });
+  const events = [];
+  window.addEventListener('onecharge:keychange', (e) => events.push(e.detail.key));
+  const tabA = await start();
+  const tabB = await start();
+  assert.notEqual(tabA, tabB);
+  const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+
+  // Both check out at once without a key. A's request is held at the
+  // "server"; B waits for the lock, then sends the key A stored.
+  let open;
+  calls.length = 0;
+  script = [{ ...ok('CARD', K1), gate: new Promise((r) => { open = r; }) }, ok('CARD', K1)];
+  const a = tabA.validateCartItems(req());
+  while (calls.length < 1) await tick(1);
+  const b = tabB.validateCartItems(req());
+  await tick();
+  assert.equal(calls.length, 1, 'B sends nothing while A holds the lock');
+  assert.deepEqual(locks.state(LOCK), { held: 1, pending: 1 });
+  open();
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.idempotency_key, K1);
+  assert.equal(rb.idempotency_key, K1);
+  assert.deepEqual(calls.map((c) => c.body.idempotency_key), [undefined, K1], 'B sends the key A stored');
+  assert.match(calls[0].headers['Idempotency-Key'], NONCE);
+  assert.equal(calls[1].headers['Idempotency-Key'], undefined);
+  assert.deepEqual(locks.requests.filter((r) => r.name === LOCK), [{ name: LOCK, mode: 'exclusive' }, { name: LOCK, mode: 'exclusive' }]);
+  assert.deepEqual(locks.state(LOCK), { held: 0, pending: 0 }, 'both released the lock');
+  assert.deepEqual(events, [K1], 'A dispatched the change of its own store');
+  // A posted its new key on the board before releasing the lock.
+  const posts = locks.posts();
+  assert.equal(posts.length, 1, JSON.stringify(posts));
+  assert.match(posts[0], new RegExp('^' + LOCK + ' posted \\d{13}:' + K1 + '$'));
+  assert.equal(locks.requests.find((r) => r.name === posts[0]).mode, 'shared');
+
+  // B's localStorage has not caught up yet (Chromium propagates it between
+  // tabs asynchronously): B finds no key, asks the board, and sends the key
+  // A posted. A clear is posted too.
+  calls.length = 0;
+  script = [ok('CARD', K2)];
+  tabA.clearIdempotencyKey();
+  await tick();
+  assert.match(locks.posts().at(-1), new RegExp(' posted \\d{13}:$'), 'the clear is posted');
+  await tabA.validateCartItems(req());
+  assert.equal(shared.getItem(STORAGE_KEY), K2);
+  await tick(2); // the posts are a millisecond apart at least
+  const stale = new MemoryStorage();
+  Object.defineProperty(globalThis, 'localStorage', { value: stale, configurable: true, writable: true });
+  script = [ok('CARD', K2)];
+  await tabB.validateCartItems(req());
+  assert.deepEqual(calls.map((c) => c.body.idempotency_key), [undefined, K2], 'B sends the key A posted');
+  assert.equal(calls[1].headers['Idempotency-Key'], undefined);
+  assert.equal(stale.getItem(STORAGE_KEY), K2, 'and stores it');
+  Object.defineProperty(globalThis, 'localStorage', { value: shared, configurable: true, writable: true });
+  events.length = 0;
+
+  // Another tab changes the key: its storage event makes each module read
+  // the entry again and dispatch the change.
+  events.length = 0;
+  shared.setItem(STORAGE_KEY, K4);
+  window.dispatchEvent(new Event('storage'));
+  assert.deepEqual(events, [K4, K4], 'A and B follow the other tab');
+  assert.equal(tabA.getStoredIdempotencyKey(), K4);
+  events.length = 0;
+  window.dispatchEvent(new Event('storage'));
+  assert.deepEqual(events, [], 'no change, no event');
+  shared.removeItem(STORAGE_KEY);
+  window.dispatchEvent(new Event('storage'));
+  assert.deepEqual(events, [null, null]);
+  events.length = 0;
+  tabB.setIdempotencyKey(K3);
+  assert.deepEqual(events, [K3], "B's own change");
+
+  // A lock manager that refuses (as in an opaque origin): the validation
+  // goes on, serialized in its tab only, and says so.
+  globalThis.navigator = { locks: { request: () => Promise.reject(new DOMException('denied', 'SecurityError')) } };
+  const tabC = await start();
+  debugs.length = 0;
+  const r = await validate(req(), ok('CARD', K3));
+  assert.equal(r.rejection, undefined, JSON.stringify(r.rejection));
+  assert.deepEqual(r.keys, [K3]);
+  assert.ok(debugs.some((m) => m.includes('serialized in this tab only') && m.includes('SecurityError')), JSON.stringify(debugs));
+  assert.equal(globalThis.onecharge, tabC);
+  console.log('smoke: scenario two tabs ok');
+}
+
 done = true;
 console.warn = realWarn;
+console.debug = realDebug;
 console.log('smoke: ok');
 process.exit(0);

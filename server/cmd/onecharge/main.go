@@ -5,7 +5,8 @@
 //
 // `onecharge migrate` applies the PostgreSQL migrations to DATABASE_URL and
 // exits (the Cloudflare Worker never migrates; the server also migrates at
-// start-up).
+// start-up, in the background: it listens at once and, while the database
+// is unreachable, answers /readyz with 503 and retries; see database.go).
 package main
 
 import (
@@ -30,7 +31,6 @@ import (
 	"github.com/onecharge/onecharge/server/httpapi"
 	"github.com/onecharge/onecharge/server/memstore"
 	"github.com/onecharge/onecharge/server/metrics"
-	"github.com/onecharge/onecharge/server/postgres"
 	"github.com/onecharge/onecharge/server/postgres/migrate"
 	"github.com/onecharge/onecharge/server/stripepay"
 	"github.com/onecharge/onecharge/server/stripesim"
@@ -146,29 +146,27 @@ func start(ctx context.Context, cfg config.Config, webDir string, logger *slog.L
 		logger.Warn("SESSION_SECRET is unset: using a random one, so sessions end when the server restarts")
 	}
 
-	var store checkoutsvc.Store
-	if cfg.DatabaseURL != "" {
-		if err := migrate.Up(ctx, cfg.DatabaseURL, logger); err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
-		}
-		db, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Logger: logger})
-		if err != nil {
-			return nil, fmt.Errorf("DATABASE_URL: %w", err)
-		}
-		a.closers = append(a.closers, db.Close)
-		store = db
-		logger.Info("store: PostgreSQL, migrations applied")
-	} else {
-		store = memstore.New()
-		logger.Info("store: in memory (set DATABASE_URL for PostgreSQL)")
-	}
-
 	a.ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
 	if err != nil {
 		return nil, fmt.Errorf("PORT=%d: %w", cfg.Port, err)
 	}
 	a.closers = append(a.closers, func() { a.ln.Close() })
 	port := a.ln.Addr().(*net.TCPAddr).Port
+
+	var store checkoutsvc.Store
+	if cfg.DatabaseURL != "" {
+		// Listening comes first: the migrations are applied in the
+		// background, retried until the database answers (database.go).
+		db, err := openDatabase(ctx, cfg.DatabaseURL, logger)
+		if err != nil {
+			return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		a.closers = append(a.closers, db.Close)
+		store = db.DB
+	} else {
+		store = memstore.New()
+		logger.Info("store: in memory (set DATABASE_URL for PostgreSQL)")
+	}
 
 	stripeCfg := checkout.StripeConfig{PublishableKey: cfg.StripePublishableKey, APIBase: "https://api.stripe.com"}
 	payCfg := stripepay.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret, APIBase: cfg.StripeAPIBase, Logger: logger}
@@ -206,6 +204,13 @@ func start(ctx context.Context, cfg config.Config, webDir string, logger *slog.L
 
 	m := metrics.New()
 	a.Service = checkoutsvc.New(checkoutsvc.Service{Store: store, Gateway: gateway, Logger: logger, Metrics: m, KeyTTL: cfg.KeyTTL})
+	// The reaper runs on every replica; the store's lock lets one reap at
+	// a time.
+	reapCtx, stopReaper := context.WithCancel(context.WithoutCancel(ctx))
+	reaper := &checkoutsvc.Reaper{Service: a.Service, Interval: cfg.ReapInterval, Retention: cfg.Retention}
+	reaped := make(chan struct{})
+	go func() { defer close(reaped); reaper.Run(reapCtx) }()
+	a.closers = append(a.closers, func() { stopReaper(); <-reaped })
 	handler := httpapi.NewHandler(httpapi.Config{
 		Service:        a.Service,
 		Auth:           &httpapi.CookieAuth{Secret: cfg.SessionSecret},
