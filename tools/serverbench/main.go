@@ -397,7 +397,22 @@ func startServer(bin, dir, name string, env []string) (string, error) {
 	if pid, ok := pids.Load(u); ok {
 		pids.Store(local, pid)
 	}
-	return local, nil
+	// The server listens before its store is ready (it migrates in the
+	// background): wait for /readyz.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.Get(local + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return local, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s: /readyz did not answer 200 within 60s (last: %v)", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // startProc starts a program whose stdout prints prefix+URL once it
