@@ -38,6 +38,9 @@ func AppendCartResponse(b []byte, resp CartResponse) ([]byte, error) {
 	return append(b, "}}"...), nil
 }
 
+// appendLine appends one order line as json.Marshal writes it. The
+// browser build's EncodeValidateResponse (codec.go) writes its lines
+// inline instead: calling this from there costs the bundle 2.4 KB brotli.
 func appendLine(b []byte, l Line) []byte {
 	b = append(b, `{"product_id":`...)
 	b = appendJSONString(b, l.ProductID)
