@@ -170,6 +170,7 @@ type world struct {
 	sessions  map[string]*sessionModel
 	nonceKey  map[string]nonceBinding // user+nonce → the key it is bound to
 	killedAt  map[string]time.Time    // key (or user+nonce) → when a request holding it died
+	rotated   map[string]int          // user+key not the user's own → the checkout of its successor
 	lastKeys  map[string]keyRow       // I5: each key row as last seen
 	lastOrder map[string]string       // I5: each order's status as last seen by its owner
 	open3DS   []challenge
@@ -206,7 +207,7 @@ func newWorld(rt *rapid.T, store string, st *stats) *world {
 		t: rt, store: store, st: st, env: env, gw: gw, ctx: context.Background(),
 		byUser: map[string]*shopper{}, keyOwner: map[string]*shopper{}, keyChain: map[string]int{},
 		piOwner: map[string]*shopper{}, sessions: map[string]*sessionModel{}, nonceKey: map[string]nonceBinding{},
-		killedAt: map[string]time.Time{}, lastKeys: map[string]keyRow{}, lastOrder: map[string]string{}, seq: map[string]int{},
+		killedAt: map[string]time.Time{}, rotated: map[string]int{}, lastKeys: map[string]keyRow{}, lastOrder: map[string]string{}, seq: map[string]int{},
 	}
 	w.relay = newRelay(env.URL+"/api/stripe/webhook", env.Sim.WebhookSecret())
 	env.Sim.SetWebhookURL(w.relay.srv.URL)

@@ -235,7 +235,8 @@ func sh(v validation) string { return v.tab.sh.userID + "\x00" }
 // lastKill is when a request died holding the key v speaks for, as the
 // server resolves it: the key sent or the one its nonce is bound to, or
 // any successor of those in the same checkout (rotation aliases lead the
-// server there), or v's own nonce before any key was bound.
+// server there, from another user's or an unknown key too), or v's own
+// nonce before any key was bound.
 func (w *world) lastKill(v validation) (time.Time, bool) {
 	var t0 time.Time
 	found := false
@@ -256,6 +257,9 @@ func (w *world) lastKill(v validation) (time.Time, bool) {
 	chains := map[int]bool{}
 	for k := range keys {
 		if c := w.keyChain[k]; c != 0 && w.keyOwner[k] == v.tab.sh {
+			chains[c] = true
+		}
+		if c, ok := w.rotated[sh(v)+k]; ok {
 			chains[c] = true
 		}
 	}
@@ -333,6 +337,13 @@ func (w *world) observe(v validation, rep reply, batch *int) {
 	w.see(resp.PaymentIntent.ID)
 	if _, known := w.keyChain[k]; !known {
 		w.keyChain[k] = w.chainFor(v, batch)
+	}
+	// Another user's or an unknown key is rotated to one successor for
+	// this user (a rotation alias): sent again, it leads to that checkout.
+	if v.key != "" && v.key != k && w.keyOwner[v.key] != s {
+		if _, ok := w.rotated[sh(v)+v.key]; !ok {
+			w.rotated[sh(v)+v.key] = w.keyChain[k]
+		}
 	}
 	if w.keyOwner[k] == nil {
 		w.keyOwner[k] = s
