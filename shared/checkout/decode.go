@@ -210,20 +210,9 @@ func trimJSONPrefix(s string) string {
 // deeper than that codec allows (JSONMaxDepth; encoding/json allows far
 // more) is decoded by Decode, so that its answer is Decode's too.
 func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
-	buf, data, err := readPooledBody(r)
-	defer putBodyBuffer(buf)
+	req, err := decodePooled(r, parseValidateRequest)
 	if err != nil {
-		return ValidateRequest{}, err
-	}
-	req, perr := parseValidateRequest(data)
-	switch {
-	case perr != nil && perr.kind == errJSONTooDeep:
-		req = ValidateRequest{}
-		if err := decodeBytes(data, &req); err != nil {
-			return req, err
-		}
-	case perr != nil:
-		return ValidateRequest{}, requestBodyError(perr)
+		return req, err
 	}
 	return req, req.Validate()
 }
@@ -234,20 +223,27 @@ func DecodeValidateRequest(r io.Reader) (ValidateRequest, error) {
 // (and, like it, leaves bodies nested deeper than that codec allows to
 // Decode). It applies no validation rules.
 func DecodeCartRequest(r io.Reader) (CartRequest, error) {
+	return decodePooled(r, parseCartRequest)
+}
+
+// decodePooled reads a body into a pooled buffer and parses it with
+// parse, leaving a body nested deeper than the codec allows to Decode.
+func decodePooled[T any](r io.Reader, parse func([]byte) (T, *jsonError)) (T, error) {
+	var zero T
 	buf, data, err := readPooledBody(r)
 	defer putBodyBuffer(buf)
 	if err != nil {
-		return CartRequest{}, err
+		return zero, err
 	}
-	req, perr := parseCartRequest(data)
+	req, perr := parse(data)
 	switch {
 	case perr != nil && perr.kind == errJSONTooDeep:
-		req = CartRequest{}
+		req = zero
 		if err := decodeBytes(data, &req); err != nil {
 			return req, err
 		}
 	case perr != nil:
-		return CartRequest{}, requestBodyError(perr)
+		return zero, requestBodyError(perr)
 	}
 	return req, nil
 }
