@@ -15,33 +15,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/onecharge/onecharge/server/checkoutsvc"
+	"github.com/onecharge/onecharge/server/httpapi"
 	"github.com/onecharge/onecharge/server/metrics"
 )
 
-// The method sets of the interfaces checkoutsvc and httpapi declare
-// (Go interfaces are structural: Metrics implements them without
-// importing them).
-type (
-	checkoutsvcMetrics interface {
-		KeyIssued()
-		KeyReplayed()
-		KeyRotated(reason string)
-		Refused(code string)
-		IntentCreated()
-		IntentUpdated()
-		StripeCall(op, outcome string, d time.Duration)
-		Webhook(eventType, outcome string)
-		OrderRecorded(status string)
-		ReaperAction(action string, n int)
-	}
-	httpapiMetrics interface {
-		Request(route string, status int, d time.Duration)
-	}
-)
-
+// Metrics implements the interfaces checkoutsvc and httpapi declare.
 var (
-	_ checkoutsvcMetrics = (*metrics.Metrics)(nil)
-	_ httpapiMetrics     = (*metrics.Metrics)(nil)
+	_ checkoutsvc.Metrics = (*metrics.Metrics)(nil)
+	_ httpapi.Metrics     = (*metrics.Metrics)(nil)
 )
 
 // allNames are the names of onecharge's metrics and their types.

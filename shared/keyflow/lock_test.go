@@ -521,6 +521,30 @@ func (b *boardLocker) state() (posts []string, reads int) {
 	return append([]string(nil), b.posts...), b.reads
 }
 
+// validateInTwoTabs validates one cart in tab A, then in tab B: each tab a
+// Client with its own MemoryStore holding stored, both on server and
+// sharing board (or, without the Board, only its lock). It returns B's
+// store.
+func validateInTwoTabs(t *testing.T, server *fakeServer, board *boardLocker, withBoard bool, stored string) *keyflow.MemoryStore {
+	t.Helper()
+	var storeA, storeB keyflow.MemoryStore
+	if stored != "" {
+		storeA.Set(stored)
+		storeB.Set(stored)
+	}
+	a, b := keyflow.New(&storeA, server), keyflow.New(&storeB, server)
+	a.Locker, b.Locker = board, board
+	if !withBoard {
+		a.Locker, b.Locker = board.chanLocker, board.chanLocker
+	}
+	for _, c := range []*keyflow.Client{a, b} {
+		if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &storeB
+}
+
 // TestBoardBridgesStaleStorage: tab B takes the lock right after tab A
 // stored a key, but B's storage does not show it yet (each Client has its
 // own MemoryStore: the stalest view). With the Board, B sends the key A
@@ -532,17 +556,7 @@ func TestBoardBridgesStaleStorage(t *testing.T) {
 			server := newFakeServer()
 			close(server.gate)
 			board := newBoardLocker()
-			var storeA, storeB keyflow.MemoryStore
-			a, b := keyflow.New(&storeA, server), keyflow.New(&storeB, server)
-			a.Locker, b.Locker = board, board
-			if !withBoard {
-				a.Locker, b.Locker = board.chanLocker, board.chanLocker
-			}
-			for _, c := range []*keyflow.Client{a, b} {
-				if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			storeB := validateInTwoTabs(t, server, board, withBoard, "")
 			_, _, checkouts := server.state()
 			if !withBoard {
 				if checkouts != 2 {
@@ -723,19 +737,7 @@ func TestBoardAlreadyCompletedStaleStorage(t *testing.T) {
 			server.issued[keyA], server.completed[keyA] = true, true
 			close(server.gate)
 			board := newBoardLocker()
-			var storeA, storeB keyflow.MemoryStore
-			storeA.Set(keyA)
-			storeB.Set(keyA)
-			a, b := keyflow.New(&storeA, server), keyflow.New(&storeB, server)
-			a.Locker, b.Locker = board, board
-			if !withBoard {
-				a.Locker, b.Locker = board.chanLocker, board.chanLocker
-			}
-			for _, c := range []*keyflow.Client{a, b} {
-				if _, err := c.ValidateCartItems(context.Background(), request(checkout.MethodCard)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			storeB := validateInTwoTabs(t, server, board, withBoard, keyA)
 			_, _, checkouts := server.state()
 			if !withBoard {
 				if checkouts != 2 {
