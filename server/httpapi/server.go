@@ -79,14 +79,13 @@ func (s *server) routes() http.Handler {
 		return checkout.Errorf(checkout.CodeMethodNotAllowed, "Method %s is not allowed here.", r.Method)
 	})
 
-	r.Use(recordRoute)
-
 	// API routes are registered on the root router (not a subrouter) so
 	// that gorilla/mux answers a wrong method with 405, not 404. mux
 	// tries the routes in this order, matching each one's path pattern,
 	// so the busiest come first (the paths are distinct, but for
 	// /orders/validate, which must precede /orders/{payment_intent_id}).
-	api := func(path string, h http.Handler) *mux.Route { return r.Handle("/api"+path, s.authenticate(h)) }
+	handle := func(tmpl string, h http.Handler) *mux.Route { return r.Handle(tmpl, withRoute(tmpl, h)) }
+	api := func(path string, h http.Handler) *mux.Route { return handle("/api"+path, s.authenticate(h)) }
 	api("/orders/validate", s.jsonBody(s.handle(s.validate))).Methods(http.MethodPost)
 	api("/cart", s.jsonBody(s.handle(s.putCart))).Methods(http.MethodPut)
 	api("/cart", s.handle(s.getCart)).Methods(http.MethodGet)
@@ -96,19 +95,19 @@ func (s *server) routes() http.Handler {
 	api("/config", s.handle(s.config)).Methods(http.MethodGet)
 
 	// Stripe calls the webhook: no session, its own signature check.
-	r.Handle("/api/stripe/webhook", s.jsonBody(s.handle(s.webhook))).Methods(http.MethodPost)
+	handle("/api/stripe/webhook", s.jsonBody(s.handle(s.webhook))).Methods(http.MethodPost)
 
-	r.Handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet, http.MethodHead)
+	handle("/healthz", s.handle(s.healthz)).Methods(http.MethodGet, http.MethodHead)
+	handle("/readyz", s.handle(s.readyz)).Methods(http.MethodGet, http.MethodHead)
 	if s.MetricsHandler != nil {
-		r.Handle("/metrics", s.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
+		handle("/metrics", s.MetricsHandler).Methods(http.MethodGet, http.MethodHead)
 	}
 
 	if s.StripeSim != nil {
-		r.PathPrefix("/_stripe/").Handler(http.StripPrefix("/_stripe", s.StripeSim))
+		r.PathPrefix("/_stripe/").Handler(withRoute("/_stripe/", http.StripPrefix("/_stripe", s.StripeSim)))
 	}
 	if s.Web != nil {
-		r.PathPrefix("/").MatcherFunc(notAPI).Handler(s.staticFiles(s.Web)).Methods(http.MethodGet, http.MethodHead)
+		r.PathPrefix("/").MatcherFunc(notAPI).Handler(withRoute("/", s.staticFiles(s.Web))).Methods(http.MethodGet, http.MethodHead)
 	}
 	return r
 }
@@ -153,22 +152,21 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 }
 
 // statusRecorder remembers the status for the access log, and the route
-// that matched (recordRoute fills it in).
+// that matched (withRoute fills it in).
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	route  string
 }
 
-// recordRoute tells the statusRecorder of the request which route
-// matched: mux runs it after matching, inside the outer middleware, with
-// the writer logRequests gave the router.
-func recordRoute(next http.Handler) http.Handler {
+// withRoute tells the statusRecorder of the request which route answers
+// it: tmpl, the route's path template (the metrics' route label), fixed
+// when the route is registered. The router calls the route's handler with
+// the writer logRequests gave it.
+func withRoute(tmpl string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rec, ok := w.(*statusRecorder); ok {
-			if route := mux.CurrentRoute(r); route != nil {
-				rec.route, _ = route.GetPathTemplate()
-			}
+			rec.route = tmpl
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -320,10 +318,7 @@ func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
 	}
 	// What writeJSON writes, by the shared codec (byte for byte
 	// json.Marshal's, see its differential tests), at a fraction of the cost.
-	buf := getBuffer()
-	defer putBuffer(buf)
-	*buf = append(append(*buf, checkout.EncodeValidateResponse(resp)...), '\n')
-	writeJSONBytes(w, http.StatusOK, *buf)
+	writeJSONBytes(w, http.StatusOK, append(checkout.EncodeValidateResponse(resp), '\n'))
 	return nil
 }
 

@@ -116,8 +116,7 @@ type staticFile struct {
 
 	load    sync.Once
 	err     error
-	content []byte
-	version string   // hex prefix of the SHA-256 of content
+	version string   // hex prefix of the SHA-256 of identity.data
 	refs    []string // pages: the referenced files, resolved names
 
 	identity representation
@@ -290,16 +289,14 @@ var errChangedWhileReading = checkout.NewError(checkout.CodeInternal, "the file 
 
 func (f *staticFile) setContent(data []byte) {
 	sum := sha256.Sum256(data)
-	f.content = data
 	f.version = hex.EncodeToString(sum[:])[:versionHexDigits]
-	f.identity = representation{data: data, etag: etagOf(data)}
+	f.identity = representation{data: data, etag: etagOfSum(sum)}
 }
 
 // etagOf is a strong validator of exactly these bytes.
-func etagOf(data []byte) string {
-	sum := sha256.Sum256(data)
-	return `"` + hex.EncodeToString(sum[:12]) + `"`
-}
+func etagOf(data []byte) string { return etagOfSum(sha256.Sum256(data)) }
+
+func etagOfSum(sum [sha256.Size]byte) string { return `"` + hex.EncodeToString(sum[:12]) + `"` }
 
 // page returns the HTML page f with its references versioned, made again
 // when f or any file it references changed.
@@ -334,7 +331,7 @@ func (s *staticSite) page(f *staticFile) (*staticFile, error) {
 				byName[ref] = versions[i]
 			}
 		}
-		p.setContent(rewriteReferences(f.name, f.content, func(ref string) string { return byName[ref] }))
+		p.setContent(rewriteReferences(f.name, f.identity.data, func(ref string) string { return byName[ref] }))
 	})
 	return p, nil
 }
@@ -410,12 +407,12 @@ func (s *staticSite) encoded(f *staticFile, enc string) *representation {
 		data := s.sibling(f, enc)
 		if data == nil {
 			var err error
-			if data, err = compress(f.content, enc); err != nil {
+			if data, err = compress(f.identity.data, enc); err != nil {
 				s.logger.Error("static: compressing failed", "file", f.name, "encoding", enc, "err", err)
 				return
 			}
 		}
-		if len(data) < len(f.content) {
+		if len(data) < len(f.identity.data) {
 			l.rep = &representation{data: data, etag: etagOf(data)}
 		}
 	})
@@ -446,8 +443,8 @@ func (s *staticSite) sibling(f *staticFile, enc string) []byte {
 		r = brotliReader(bytes.NewReader(data))
 	}
 	// Read one byte past the file's size: a longer sibling is stale too.
-	decoded, err := io.ReadAll(io.LimitReader(r, int64(len(f.content))+1))
-	if err != nil || !bytes.Equal(decoded, f.content) {
+	decoded, err := io.ReadAll(io.LimitReader(r, int64(len(f.identity.data))+1))
+	if err != nil || !bytes.Equal(decoded, f.identity.data) {
 		s.logger.Warn("static: ignoring a stale precompressed file (run make build)", "file", f.name+ext)
 		return nil
 	}
