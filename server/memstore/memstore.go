@@ -45,6 +45,7 @@ type Store struct {
 	byPI     map[string]string                 // PaymentIntent id → key
 	aliases  map[string]map[string]alias       // user id → alias → key
 	sessions map[string]*session               // by Checkout Session id
+	lastSeq  int                               // the last session's seq: never reused, as an identity column
 	orders   []*order                          // in recording order
 	byOrder  map[string]*order                 // PaymentIntent or session id → order
 	events   map[string]time.Time              // applied Stripe event ids
@@ -499,10 +500,11 @@ func (s *Store) RecordCheckout(ctx context.Context, in checkoutsvc.CheckoutRecor
 	}
 	if in.Session != nil {
 		if _, exists := s.sessions[in.Session.ID]; !exists {
-			ss := &session{CheckoutSession: *in.Session, createdAt: now, seq: len(s.sessions) + 1}
+			ss := &session{CheckoutSession: *in.Session, createdAt: now, seq: s.lastSeq + 1}
 			ss.UserID = userID
 			ss.Items = append([]checkout.Line{}, in.Session.Items...)
 			s.sessions[ss.ID] = ss
+			s.lastSeq = ss.seq
 		}
 	}
 	c.checkoutToken, c.checkoutLease = "", time.Time{}

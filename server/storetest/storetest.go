@@ -936,6 +936,29 @@ func (s suite) testCheckout(t *testing.T) {
 		require.NoError(t, st.ReleaseCheckout(ctx, user, "tok3"))
 		assert.False(t, claim(t, st, user, "tok4", t2).InProgress, "released")
 	})
+	t.Run("NewestAfterRetention", func(t *testing.T) {
+		// Sessions deleted by retention never make a later one tie with
+		// an older one: the newest stays the newest.
+		st := s.store(t)
+		user := newUser(t)
+		claim(t, st, user, "tok1", t0)
+		require.NoError(t, st.RecordCheckout(ctx, checkoutsvc.CheckoutRecord{UserID: user, Token: "tok1", Session: session("cs_1", user), Now: t0}))
+		claim(t, st, user, "tok2", t0)
+		require.NoError(t, st.RecordCheckout(ctx, checkoutsvc.CheckoutRecord{UserID: user, Token: "tok2",
+			Closed: map[string]string{"cs_1": checkoutsvc.SessionExpired}, Session: session("cs_2", user), Now: t0}))
+		d, err := st.DeleteBefore(ctx, t1, t1, 100)
+		require.NoError(t, err)
+		require.Equal(t, 1, d.Sessions, "the closed cs_1")
+		claim(t, st, user, "tok3", t1)
+		require.NoError(t, st.RecordCheckout(ctx, checkoutsvc.CheckoutRecord{UserID: user, Token: "tok3",
+			Closed: map[string]string{"cs_2": checkoutsvc.SessionExpired}, Session: session("cs_3", user), Now: t1}))
+		for i := range 20 { // the memory store's maps are read in a random order
+			tok := fmt.Sprintf("tok-%d", i)
+			c := claim(t, st, user, tok, t2)
+			require.Equal(t, "cs_3", c.Last, "the newest, claim %d", i)
+			require.NoError(t, st.ReleaseCheckout(ctx, user, tok))
+		}
+	})
 	t.Run("LeaseRunsOut", func(t *testing.T) {
 		st := s.store(t)
 		user := newUser(t)
