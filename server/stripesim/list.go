@@ -57,7 +57,7 @@ func (s *Sim) listPaymentIntents(c *call) response {
 	var picked []*intent
 	more := false
 	visit := func(in *intent) bool {
-		if !created.contains(in.pi.Created) {
+		if in == nil || !created.contains(in.pi.Created) { // nil: forgotten
 			return true
 		}
 		if int64(len(picked)) == limit {

@@ -227,3 +227,35 @@ func TestListPaymentIntentsCreated(t *testing.T) {
 	assert.Equal(t, []string{ids[1]}, list(&stripe.PaymentIntentListParams{Created: stripe.Int64(t0 + 60)}))
 	assert.Empty(t, list(&stripe.PaymentIntentListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: t0 + 180}}))
 }
+
+// TestListAfterForget: a PaymentIntent forgotten by the test hook leaves
+// the list, and paging over the others in either direction still visits
+// each once and ends.
+func TestListAfterForget(t *testing.T) {
+	t.Parallel()
+	e := mustSim(t, stripesim.Config{})
+	ids := createN(t, e, 6)
+	require.NoError(t, e.sim.ForgetPaymentIntent(ids[2]))
+	ids = append(slices.Delete(ids, 2, 3), createN(t, e, 1)...)
+
+	list := func(params *stripe.PaymentIntentListParams) []string {
+		t.Helper()
+		params.Limit = stripe.Int64(1)
+		it := e.sk().PaymentIntents.List(params)
+		var got []string
+		for it.Next() && len(got) <= len(ids) { // bounded: a broken cursor pages forever
+			got = append(got, it.PaymentIntent().ID)
+		}
+		require.NoError(t, it.Err())
+		return got
+	}
+	assert.Equal(t, newestFirst(ids), list(&stripe.PaymentIntentListParams{}))
+	backward := &stripe.PaymentIntentListParams{}
+	backward.EndingBefore = stripe.String(ids[0])
+	assert.Equal(t, ids[1:], list(backward))
+	var inOrder []string
+	for _, pi := range e.sim.PaymentIntents() {
+		inOrder = append(inOrder, pi.ID)
+	}
+	assert.Equal(t, ids, inOrder)
+}

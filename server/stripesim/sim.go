@@ -211,7 +211,9 @@ func (s *Sim) PaymentIntents() []PaymentIntent {
 	defer s.mu.Unlock()
 	out := make([]PaymentIntent, 0, len(s.piOrder))
 	for _, id := range s.piOrder {
-		out = append(out, s.intents[id].pi.clone())
+		if in := s.intents[id]; in != nil { // nil: forgotten
+			out = append(out, in.pi.clone())
+		}
 	}
 	return out
 }

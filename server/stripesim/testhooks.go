@@ -15,13 +15,9 @@ func (s *Sim) ForgetPaymentIntent(id string) error {
 	if _, ok := s.intents[id]; !ok {
 		return fmt.Errorf("stripesim: no such payment_intent %q", id)
 	}
+	// Its id stays in piOrder, so that every intent's seq stays its index
+	// there (the list's cursors); the walks skip ids no longer known.
 	delete(s.intents, id)
-	for i, v := range s.piOrder {
-		if v == id {
-			s.piOrder = append(s.piOrder[:i], s.piOrder[i+1:]...)
-			break
-		}
-	}
 	return nil
 }
 
