@@ -708,8 +708,12 @@ func applyIntentEvent(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) (*ch
 		if perr != nil {
 			return nil, nil
 		}
-		return insertOrder(ctx, tx, orderRow{piID: ev.PaymentIntentID, userID: userID, status: checkout.OrderNeedsReview,
+		order, err := insertOrder(ctx, tx, orderRow{piID: ev.PaymentIntentID, userID: userID, status: checkout.OrderNeedsReview,
 			amount: ev.Amount, currency: ev.Currency, items: []checkout.Line{}, at: ev.Now})
+		if err != nil {
+			return nil, err
+		}
+		return order, emptyCart(ctx, tx, userID, ev.Now)
 	} else if err != nil {
 		return nil, err
 	}
@@ -732,8 +736,7 @@ func applyIntentEvent(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event) (*ch
 			if order != nil {
 				order.Bound = row.Amount
 			}
-			if _, err := tx.Exec(ctx, `update carts set items = '[]', updated_at = coalesce($2, now()) where user_id = $1::uuid`,
-				row.UserID, toNull(ev.Now)); err != nil {
+			if err := emptyCart(ctx, tx, row.UserID, ev.Now); err != nil {
 				return nil, err
 			}
 		}
@@ -807,8 +810,13 @@ func applyCheckoutCompleted(ctx context.Context, tx pgx.Tx, ev checkoutsvc.Event
 	if order != nil {
 		order.Bound = s.Amount
 	}
-	_, err = tx.Exec(ctx, `update carts set items = '[]', updated_at = coalesce($2, now()) where user_id = $1::uuid`, o.userID, toNull(ev.Now))
-	return order, err
+	return order, emptyCart(ctx, tx, o.userID, ev.Now)
+}
+
+// emptyCart empties userID's cart after a payment was recorded for it.
+func emptyCart(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error {
+	_, err := tx.Exec(ctx, `update carts set items = '[]', updated_at = coalesce($2, now()) where user_id = $1::uuid`, userID, toNull(at))
+	return err
 }
 
 // GetOrder returns what userID may see of the order with id. It reads the

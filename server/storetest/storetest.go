@@ -1234,6 +1234,8 @@ func (s suite) testApplyEvent(t *testing.T) {
 	t.Run("OursWithoutKeyRow", func(t *testing.T) {
 		st := s.store(t)
 		user := newUser(t)
+		_, err := st.UpsertCart(ctx, user, items5000)
+		require.NoError(t, err)
 		res := apply(t, st, checkoutsvc.Event{ID: "evt_orphan", Type: checkoutsvc.EventPaymentSucceeded, PaymentIntentID: "pi_orphan",
 			OnechargeKey: newKey(t), MetadataUserID: user, Amount: 5000, Currency: "usd", Now: t1})
 		require.NotNil(t, res.Order)
@@ -1241,6 +1243,7 @@ func (s suite) testApplyEvent(t *testing.T) {
 		o, ok := getOrder(t, st, user, "pi_orphan")
 		require.True(t, ok)
 		assert.Equal(t, int64(5000), o.Amount)
+		assert.Empty(t, getCart(t, st, user).Items, "cart emptied, as by every recorded order")
 	})
 	t.Run("UnknownSession", func(t *testing.T) {
 		st := s.store(t)
@@ -1254,6 +1257,7 @@ func (s suite) testApplyEvent(t *testing.T) {
 		o, ok := getOrder(t, st, user, "cs_unknown")
 		require.True(t, ok)
 		assert.Equal(t, checkout.OrderStatus{Status: checkout.OrderNeedsReview, Amount: 3200, Currency: "usd", Items: []checkout.Line{}}, o)
+		assert.Empty(t, getCart(t, st, user).Items, "cart emptied, as by every recorded order")
 		res = apply(t, st, checkoutsvc.Event{ID: "evt_cs2", Type: checkoutsvc.EventCheckoutCompleted, CheckoutSessionID: "cs_nobody",
 			ClientReferenceID: "not-a-user", Amount: 3200, Currency: "usd", Now: t1})
 		assert.True(t, res.Applied)
