@@ -4,6 +4,7 @@ package keyflow
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -32,7 +33,7 @@ func now() int64 { return time.Now().UnixNano() }
 // isCanceled reports whether err is a context's error: context.Canceled
 // or context.DeadlineExceeded.
 func isCanceled(err error) bool {
-	return isError(err, context.Canceled) || isError(err, context.DeadlineExceeded)
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // StdContext returns ctx, a Context the Client passed to a Transport,

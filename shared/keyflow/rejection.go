@@ -141,31 +141,3 @@ func AsRejection(err error) *Rejection {
 	}
 	return &Rejection{Kind: KindGeneric, Code: checkout.CodeInternal, Message: checkout.MessageInternal, err: err}
 }
-
-// isError is errors.Is for a comparable target, such as the context
-// errors, written out because errors.Is links internal/reflectlite (for
-// its check that the target is comparable) into the WebAssembly bundle.
-func isError(err, target error) bool {
-	for err != nil {
-		if err == target {
-			return true
-		}
-		if x, ok := err.(interface{ Is(error) bool }); ok && x.Is(target) {
-			return true
-		}
-		switch x := err.(type) {
-		case interface{ Unwrap() error }:
-			err = x.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, err := range x.Unwrap() {
-				if isError(err, target) {
-					return true
-				}
-			}
-			return false
-		default:
-			return false
-		}
-	}
-	return false
-}
