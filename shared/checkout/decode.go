@@ -26,31 +26,21 @@ import (
 // package documentation); ParseValidateRequest applies the same rules to a
 // ValidateRequest in every build.
 func Decode(r io.Reader, v any) error {
-	data, err := readBody(r)
+	buf, data, err := readPooledBody(r)
+	defer putBodyBuffer(buf)
 	if err != nil {
 		return err
 	}
-	return decodeBytes(data, v)
-}
-
-// readBody reads a request body of at most MaxBodyBytes.
-func readBody(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxBodyBytes+1))
-	if err != nil {
-		return nil, NewError(CodeInvalidRequest, "The request body could not be read.")
-	}
-	if len(data) > MaxBodyBytes {
-		return nil, requestBodyError(&jsonError{kind: errJSONTooLarge})
-	}
-	return data, nil
+	return decodeBytes(data, v) // encoding/json keeps nothing of data
 }
 
 // bodyBuffers holds the buffers of readPooledBody.
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readPooledBody is readBody into a buffer of bodyBuffers: data is valid
-// until buf is put back (putBodyBuffer). The codec copies every string
-// it decodes, so nothing decoded refers to data.
+// readPooledBody reads a request body of at most MaxBodyBytes into a
+// buffer of bodyBuffers: data is valid until buf is put back
+// (putBodyBuffer). The codec copies every string it decodes, so nothing
+// decoded refers to data.
 func readPooledBody(r io.Reader) (buf *bytes.Buffer, data []byte, err error) {
 	buf = bodyBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -237,8 +227,7 @@ func decodePooled[T any](r io.Reader, parse func([]byte) (T, *jsonError)) (T, er
 	}
 	req, perr := parse(data)
 	switch {
-	case perr != nil && perr.kind == errJSONTooDeep:
-		req = zero
+	case perr != nil && perr.kind == errJSONTooDeep: // req is the zero value
 		if err := decodeBytes(data, &req); err != nil {
 			return req, err
 		}
@@ -252,38 +241,36 @@ func decodePooled[T any](r io.Reader, parse func([]byte) (T, *jsonError)) (T, er
 // error, whose kind DecodeValidateRequest looks at. (It is not in
 // codec.go, so that the browser's bundle stays as it is.)
 func parseValidateRequest(body []byte) (ValidateRequest, *jsonError) {
-	var req ValidateRequest
-	v, end, err := parseJSONPrefix(body, MaxBodyBytes)
-	if err != nil {
-		return ValidateRequest{}, err
-	}
-	if err := decodeValidateRequest(binder{strict: true}, &v, &req); err != nil {
-		return ValidateRequest{}, err
-	}
-	if end < len(body) {
-		return ValidateRequest{}, &jsonError{kind: errJSONTrailing, offset: end}
-	}
-	return req, nil
+	return parseStrict(body, decodeValidateRequest)
 }
 
 // parseCartRequest is parseValidateRequest for a CartRequest.
 func parseCartRequest(body []byte) (CartRequest, *jsonError) {
-	var req CartRequest
+	return parseStrict(body, decodeCartRequest)
+}
+
+// parseStrict parses body as one JSON value decoded by decode with exact
+// field names, and nothing after it.
+func parseStrict[T any](body []byte, decode func(binder, *jsonValue, *T) *jsonError) (T, *jsonError) {
+	var req, zero T
 	v, end, err := parseJSONPrefix(body, MaxBodyBytes)
 	if err != nil {
-		return CartRequest{}, err
+		return zero, err
 	}
-	b := binder{strict: true}
-	if err := b.object(&v, "", func(name string, v *jsonValue) (bool, *jsonError) {
+	if err := decode(binder{strict: true}, &v, &req); err != nil {
+		return zero, err
+	}
+	if end < len(body) {
+		return zero, &jsonError{kind: errJSONTrailing, offset: end}
+	}
+	return req, nil
+}
+
+func decodeCartRequest(b binder, v *jsonValue, req *CartRequest) *jsonError {
+	return b.object(v, "", func(name string, v *jsonValue) (bool, *jsonError) {
 		if b.is(name, "items") {
 			return true, decodeSlice(b, v, "items", &req.Items, decodeItem)
 		}
 		return false, nil
-	}); err != nil {
-		return CartRequest{}, err
-	}
-	if end < len(body) {
-		return CartRequest{}, &jsonError{kind: errJSONTrailing, offset: end}
-	}
-	return req, nil
+	})
 }
