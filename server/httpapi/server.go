@@ -312,7 +312,7 @@ func (s *server) validate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.Service.Validate(r.Context(), UserID(r.Context()), req, r.Header.Get("Idempotency-Key"))
+	resp, err := s.Service.Validate(r.Context(), UserID(r.Context()), req, r.Header.Get(checkout.NonceHeader))
 	if err != nil {
 		return err
 	}

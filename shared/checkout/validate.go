@@ -198,8 +198,12 @@ func ValidateChargeAmount(amount int64, currency string) error {
 	return nil
 }
 
-// MaxNonceLength is the longest first-call nonce (the Idempotency-Key
-// request header of a validation without a key).
+// NonceHeader is the request header that carries the client nonce of a
+// first validation (CONTRACT.md section 5, rule 3).
+const NonceHeader = "Idempotency-Key"
+
+// MaxNonceLength is the longest first-call nonce (the NonceHeader of a
+// validation without a key).
 const MaxNonceLength = 255
 
 // ValidateNonce checks a first-call nonce: 1..MaxNonceLength printable
@@ -211,7 +215,7 @@ func ValidateNonce(s string) error {
 		ok = s[i] >= 0x20 && s[i] <= 0x7e
 	}
 	if !ok {
-		return NewError(CodeInvalidRequest, "The Idempotency-Key header must be 1 to "+strconv.Itoa(MaxNonceLength)+" printable ASCII characters.")
+		return NewError(CodeInvalidRequest, "The "+NonceHeader+" header must be 1 to "+strconv.Itoa(MaxNonceLength)+" printable ASCII characters.")
 	}
 	return nil
 }

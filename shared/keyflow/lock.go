@@ -23,7 +23,7 @@ type Locker interface {
 
 // NonceHeader is the request header that carries the client nonce of a
 // first validation (CONTRACT.md section 5, rule 3).
-const NonceHeader = "Idempotency-Key"
+const NonceHeader = checkout.NonceHeader
 
 // NewNonce returns a fresh first-call nonce: two 64-bit numbers from
 // math/rand/v2 (the runtime's ChaCha8, seeded from the system's entropy;
