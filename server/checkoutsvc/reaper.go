@@ -191,7 +191,7 @@ func (r *Reaper) reapKey(ctx context.Context, k KeyRecord) error {
 	// tab, which the stored status does not show.
 	pi, err := s.getIntent(h.ctx, h, rec.PaymentIntentID)
 	if err == nil && pi.Status != StatusCanceled && StatusRank(pi.Status) == 0 && pi.Status != StatusRequiresAction {
-		pi, err = s.cancelIntent(h.ctx, h, rec.PaymentIntentID, "onecharge-pi-cancel-"+rec.Key)
+		pi, err = s.cancelIntent(h.ctx, h, rec.PaymentIntentID, StripeCancelKey(rec.Key))
 		if errors.Is(err, ErrUnexpectedState) {
 			pi, err = s.getIntent(h.ctx, h, rec.PaymentIntentID)
 		}

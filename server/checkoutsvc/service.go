@@ -505,7 +505,7 @@ func (v *validation) cancel(ctx context.Context, rec KeyRecord, reason string) e
 	s := v.s
 	h := s.hold(ctx, Lease{Kind: LeaseKey, ID: rec.Key, Token: rec.LockToken}, rec.LeaseUntil)
 	defer h.stop()
-	pi, err := s.cancelIntent(h.ctx, h, rec.PaymentIntentID, "onecharge-pi-cancel-"+rec.Key)
+	pi, err := s.cancelIntent(h.ctx, h, rec.PaymentIntentID, StripeCancelKey(rec.Key))
 	if errors.Is(err, ErrUnexpectedState) {
 		// Succeeded, processing or already canceled: ask.
 		pi, err = s.getIntent(h.ctx, h, rec.PaymentIntentID)
@@ -609,6 +609,10 @@ func outcomeOf(err error) string {
 // StripeCreateKey is the Stripe Idempotency-Key of the PaymentIntent create
 // for our key: stable, so a repeated create replays the first.
 func StripeCreateKey(key string) string { return "onecharge-pi-create-" + key }
+
+// StripeCancelKey is the Stripe Idempotency-Key of the cancel of our key's
+// PaymentIntent (by a rotation or the reaper).
+func StripeCancelKey(key string) string { return "onecharge-pi-cancel-" + key }
 
 // gatewayError turns a gateway error into the contract's 502s, keeping
 // the gateway's sentinel (ErrNotFound, ErrUnexpectedState, ...) in the

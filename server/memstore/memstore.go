@@ -46,7 +46,6 @@ type Store struct {
 	aliases  map[string]map[string]alias       // user id → alias → key
 	sessions map[string]*session               // by Checkout Session id
 	lastSeq  int                               // the last session's seq: never reused, as an identity column
-	orders   []*order                          // in recording order
 	byOrder  map[string]*order                 // PaymentIntent or session id → order
 	events   map[string]time.Time              // applied Stripe event ids
 
@@ -606,7 +605,6 @@ func (s *Store) recordOrder(o *order, bound int64) *checkoutsvc.RecordedOrder {
 			return nil
 		}
 	}
-	s.orders = append(s.orders, o)
 	for _, id := range []string{o.piID, o.sessionID} {
 		if id != "" {
 			s.byOrder[id] = o

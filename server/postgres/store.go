@@ -634,15 +634,11 @@ on conflict (id) do nothing`, s.ID, userID, s.URL, items, s.Amount, s.Currency, 
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return errLeaseLost
+			return checkoutsvc.ErrLeaseLost // rolls the transaction back; translate keeps it matchable
 		}
 		return nil
 	})
 }
-
-// errLeaseLost is checkoutsvc.ErrLeaseLost inside a transaction (it rolls
-// it back); translate keeps it matchable with errors.Is.
-var errLeaseLost = checkoutsvc.ErrLeaseLost
 
 // ReleaseCheckout releases the user's checkout lease when token holds it.
 func (db *DB) ReleaseCheckout(ctx context.Context, userID, token string) error {
