@@ -581,6 +581,15 @@ func ParseUserID(id string) (string, error) {
 	return strings.ToLower(id), nil
 }
 
+// NormTime returns t as the stores keep a time (PostgreSQL's timestamptz):
+// UTC, truncated to microseconds; the zero time stays zero.
+func NormTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
 // OrderStatusOf maps a key row's PaymentIntent status to what GET
 // /api/orders reports while no order is recorded for it: canceled is
 // failed; anything else, a declined attempt included, is pending (the

@@ -172,7 +172,7 @@ func (s *Store) UpsertCart(ctx context.Context, userID string, items []checkout.
 	if err != nil {
 		return time.Time{}, err
 	}
-	now := normTime(s.Now())
+	now := checkoutsvc.NormTime(s.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.upsertCart(userID, items, now)
@@ -198,7 +198,7 @@ func (s *Store) ReplayKey(ctx context.Context, want checkoutsvc.KeyRecord, items
 	if err != nil {
 		return false, err
 	}
-	now = normTime(now)
+	now = checkoutsvc.NormTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.keys[want.Key]
@@ -254,13 +254,13 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 	if err != nil {
 		return checkoutsvc.Decision{}, err
 	}
-	now := normTime(in.Now)
+	now := checkoutsvc.NormTime(in.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	key := in.Key
 	if key == "" && in.Nonce != "" {
-		if a, ok := s.aliases[userID][checkoutsvc.AliasNonce(in.Nonce)]; ok && !a.createdAt.Before(normTime(in.NonceSince)) {
+		if a, ok := s.aliases[userID][checkoutsvc.AliasNonce(in.Nonce)]; ok && !a.createdAt.Before(checkoutsvc.NormTime(in.NonceSince)) {
 			key = a.key
 		}
 	}
@@ -302,7 +302,7 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 		if _, dup := s.byPI[insert.PaymentIntentID]; dup && insert.PaymentIntentID != "" {
 			return checkoutsvc.Decision{}, errors.New("memstore: claim key: PaymentIntent already bound")
 		}
-		if a, taken := s.aliases[userID][d.Alias]; taken && d.Alias != "" && !aliasReplaceable(d.Alias, a, normTime(in.NonceSince)) {
+		if a, taken := s.aliases[userID][d.Alias]; taken && d.Alias != "" && !aliasReplaceable(d.Alias, a, checkoutsvc.NormTime(in.NonceSince)) {
 			// Under one mutex no other request can have bound it since
 			// the resolution above: decide saw the winner already.
 			return checkoutsvc.Decision{}, errors.New("memstore: claim key: alias already bound")
@@ -319,9 +319,9 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 	case checkoutsvc.DecideInsert:
 		s.upsertCart(userID, in.Cart, now)
 		insert.CreatedAt, insert.LastUsedAt = now, now
-		insert.LeaseUntil = normTime(insert.LeaseUntil)
-		insert.SyncedAt = normTime(insert.SyncedAt)
-		insert.WebhookSeenAt = normTime(insert.WebhookSeenAt)
+		insert.LeaseUntil = checkoutsvc.NormTime(insert.LeaseUntil)
+		insert.SyncedAt = checkoutsvc.NormTime(insert.SyncedAt)
+		insert.WebhookSeenAt = checkoutsvc.NormTime(insert.WebhookSeenAt)
 		s.keys[insert.Key] = &insert
 		if insert.PaymentIntentID != "" {
 			s.byPI[insert.PaymentIntentID] = insert.Key
@@ -335,7 +335,7 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 	case checkoutsvc.DecideLock:
 		row := s.keys[cur.Key]
 		row.LockToken = d.Record.LockToken
-		row.LeaseUntil = normTime(d.Record.LeaseUntil)
+		row.LeaseUntil = checkoutsvc.NormTime(d.Record.LeaseUntil)
 	case checkoutsvc.DecideTouch:
 		s.upsertCart(userID, in.Cart, now)
 		s.keys[cur.Key].LastUsedAt = now
@@ -353,7 +353,7 @@ func aliasReplaceable(name string, a alias, since time.Time) bool {
 // RecordKey stores what Stripe said and releases the lease, when in.Token
 // still holds the key.
 func (s *Store) RecordKey(ctx context.Context, key string, in checkoutsvc.RecordInput) (checkoutsvc.KeyRecord, error) {
-	now := normTime(in.Now)
+	now := checkoutsvc.NormTime(in.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	row, ok := s.keys[key]
@@ -370,7 +370,7 @@ func (s *Store) RecordKey(ctx context.Context, key string, in checkoutsvc.Record
 		}
 		s.byPI[next.PaymentIntentID] = key
 	}
-	next.SyncedAt, next.LastUsedAt = normTime(next.SyncedAt), normTime(next.LastUsedAt)
+	next.SyncedAt, next.LastUsedAt = checkoutsvc.NormTime(next.SyncedAt), checkoutsvc.NormTime(next.LastUsedAt)
 	*row = next
 	if storeCart {
 		s.upsertCart(row.UserID, in.Cart, now)
@@ -419,7 +419,7 @@ func (s *Store) MarkStale(ctx context.Context, key string) error {
 
 // RenewLease moves a lease that still holds to until.
 func (s *Store) RenewLease(ctx context.Context, l checkoutsvc.Lease, now, until time.Time) error {
-	now, until = normTime(now), normTime(until)
+	now, until = checkoutsvc.NormTime(now), checkoutsvc.NormTime(until)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var token *string
@@ -450,14 +450,14 @@ func (s *Store) ClaimCheckout(ctx context.Context, in checkoutsvc.CheckoutClaimI
 	if err != nil {
 		return checkoutsvc.CheckoutClaim{}, err
 	}
-	now := normTime(in.Now)
+	now := checkoutsvc.NormTime(in.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.carts[userID]; ok && c.checkoutToken != "" && now.Before(c.checkoutLease) {
 		return checkoutsvc.CheckoutClaim{InProgress: true, LeaseUntil: c.checkoutLease}, nil
 	}
 	c := s.upsertCart(userID, in.Cart, now)
-	c.checkoutToken, c.checkoutLease = in.Token, normTime(in.LeaseUntil)
+	c.checkoutToken, c.checkoutLease = in.Token, checkoutsvc.NormTime(in.LeaseUntil)
 	var out checkoutsvc.CheckoutClaim
 	var newest *session
 	for _, ss := range s.sessions {
@@ -485,7 +485,7 @@ func (s *Store) RecordCheckout(ctx context.Context, in checkoutsvc.CheckoutRecor
 	if err != nil {
 		return err
 	}
-	now := normTime(in.Now)
+	now := checkoutsvc.NormTime(in.Now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.carts[userID]
@@ -530,7 +530,7 @@ func (s *Store) ApplyEvent(ctx context.Context, ev checkoutsvc.Event) (checkouts
 	if now.IsZero() {
 		now = s.Now()
 	}
-	now = normTime(now)
+	now = checkoutsvc.NormTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, seen := s.events[ev.ID]; seen {
@@ -692,15 +692,6 @@ func copyRecord(r *checkoutsvc.KeyRecord) checkoutsvc.KeyRecord {
 func copyOrder(o checkout.Order) checkout.Order {
 	o.Items = append([]checkout.Line{}, o.Items...)
 	return o
-}
-
-// normTime returns t in UTC truncated to microseconds, as PostgreSQL stores
-// it; the zero time stays zero.
-func normTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond)
 }
 
 // parseUser checks the user id before it reaches the store.

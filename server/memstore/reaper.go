@@ -22,7 +22,7 @@ func (s *Store) TryReaperLock(ctx context.Context) (func(), bool, error) {
 // ReapableKeys lists unheld keys with a payable PaymentIntent unused since
 // before idleBefore, oldest first.
 func (s *Store) ReapableKeys(ctx context.Context, idleBefore, now time.Time, limit int) ([]checkoutsvc.KeyRecord, error) {
-	idleBefore, now = normTime(idleBefore), normTime(now)
+	idleBefore, now = checkoutsvc.NormTime(idleBefore), checkoutsvc.NormTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []checkoutsvc.KeyRecord
@@ -86,7 +86,7 @@ func (s *Store) CloseSessions(ctx context.Context, statuses map[string]string) e
 
 // DeleteBefore deletes what retention no longer keeps; orders stay.
 func (s *Store) DeleteBefore(ctx context.Context, before, now time.Time, limit int) (checkoutsvc.Deleted, error) {
-	before, now = normTime(before), normTime(now)
+	before, now = checkoutsvc.NormTime(before), checkoutsvc.NormTime(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var d checkoutsvc.Deleted

@@ -427,7 +427,7 @@ func (db *DB) RecordKey(ctx context.Context, key string, in checkoutsvc.RecordIn
 				return err
 			}
 		}
-		next.SyncedAt, next.LastUsedAt = norm(next.SyncedAt), norm(next.LastUsedAt)
+		next.SyncedAt, next.LastUsedAt = checkoutsvc.NormTime(next.SyncedAt), checkoutsvc.NormTime(next.LastUsedAt)
 		out = next
 		return nil
 	})
@@ -896,14 +896,6 @@ func nonNil(ids []string) []string {
 // toNull maps the zero time to NULL.
 func toNull(t time.Time) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
-}
-
-// norm returns t as PostgreSQL gives it back: UTC, microseconds.
-func norm(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC().Truncate(time.Microsecond)
 }
 
 // fromNull maps NULL to the zero time and anything else to UTC.
