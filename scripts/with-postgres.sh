@@ -17,13 +17,11 @@
 # initdb refuses to run as root: as root, the cluster runs as the
 # unprivileged user "postgres" (created when absent).
 #
-# For suites that stop, restart or start clusters of their own (the fault
-# suite, server/faulttest), it also exports:
-#   TEST_PGDATA  the cluster's data directory
+# For suites that start clusters of their own (the fault suite,
+# server/faulttest), it also exports:
 #   TEST_PGBIN   the directory of initdb, pg_ctl and postgres
 #   TEST_PGAS    a command that runs its arguments as the cluster's owner
 #                (this user, or "postgres" when running as root), from /
-#   TEST_PGCTL   pg_ctl run as the cluster's owner ("$TEST_PGAS" pg_ctl)
 set -euo pipefail
 
 prog=${0##*/}
@@ -62,22 +60,13 @@ if ! bindir=$(find_bindir); then
 	fi
 fi
 
-# as_pg runs a command as the cluster's owner: this user, or "postgres"
-# when running as root.
-if [ "$(id -u)" = 0 ]; then
-	if ! id postgres >/dev/null 2>&1; then
-		useradd --system --user-group --no-create-home --home-dir /nonexistent \
-			--shell /usr/sbin/nologin postgres 2>/dev/null ||
-			adduser --system --group --no-create-home postgres >/dev/null ||
-			die "cannot create the user postgres"
-	fi
-	if command -v runuser >/dev/null; then
-		as_pg() { (cd / && runuser -u postgres -- "$@"); }
-	else
-		as_pg() { (cd / && su postgres -s /bin/bash -c "$(printf '%q ' "$@")"); }
-	fi
-else
-	as_pg() { "$@"; }
+# The cluster runs as its owner: this user, or "postgres" when running as
+# root.
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin postgres 2>/dev/null ||
+		adduser --system --group --no-create-home postgres >/dev/null ||
+		die "cannot create the user postgres"
 fi
 
 start_ns=$(date +%s%N)
@@ -103,7 +92,8 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The wrappers the exported TEST_PGAS and TEST_PGCTL name.
+# as_pg runs a command as the cluster's owner, through the wrapper that
+# TEST_PGAS names.
 if [ "$(id -u)" = 0 ]; then
 	if command -v runuser >/dev/null; then
 		as_line='cd / && exec runuser -u postgres -- "$@"'
@@ -115,8 +105,8 @@ else
 fi
 mkdir "$tmp/bin"
 printf '#!/bin/sh\n# Runs its arguments as the owner of the cluster in %s.\n%s\n' "$data" "$as_line" >"$tmp/bin/as-pg"
-printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$tmp/bin/as-pg" "$bindir/pg_ctl" >"$tmp/bin/pg_ctl"
-chmod 755 "$tmp/bin" "$tmp/bin/as-pg" "$tmp/bin/pg_ctl"
+chmod 755 "$tmp/bin" "$tmp/bin/as-pg"
+as_pg() { "$tmp/bin/as-pg" "$@"; }
 
 as_pg "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
 	--no-sync --no-instructions >"$tmp/initdb.log" 2>&1 ||
@@ -145,7 +135,7 @@ if [ -z "$started" ]; then
 fi
 
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-export TEST_PGDATA=$data TEST_PGBIN=$bindir TEST_PGAS=$tmp/bin/as-pg TEST_PGCTL=$tmp/bin/pg_ctl
+export TEST_PGBIN=$bindir TEST_PGAS=$tmp/bin/as-pg
 version=$("$bindir/postgres" --version 2>/dev/null | awk '{print $3}')
 elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
 printf '%s: PostgreSQL %s at %s (%s, started in %d.%03ds)\n' "$prog" "${version:-?}" \
