@@ -24,11 +24,11 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
 	"github.com/onecharge/onecharge/server/config"
 	"github.com/onecharge/onecharge/server/httpapi"
+	"github.com/onecharge/onecharge/server/internal/serve"
 	"github.com/onecharge/onecharge/server/memstore"
 	"github.com/onecharge/onecharge/server/metrics"
 	"github.com/onecharge/onecharge/server/postgres/migrate"
@@ -95,38 +95,22 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 // app is a started server.
 type app struct {
 	ln      net.Listener
-	srv     *http.Server
-	done    chan error
+	http    *serve.Server
 	closers []func()
-	logger  *slog.Logger
 
 	Service *checkoutsvc.Service
 	Sim     *stripesim.Sim // nil with real Stripe
 }
 
 // URL is the server's base URL, on loopback.
-func (a *app) URL() string {
-	return "http://" + net.JoinHostPort("localhost", strconv.Itoa(a.ln.Addr().(*net.TCPAddr).Port))
-}
+func (a *app) URL() string { return serve.URL(a.ln) }
 
-// Wait serves until ctx is done, then shuts down: in-flight requests get
-// ten seconds to finish.
+// Wait serves until ctx is done, then shuts down (in-flight requests get
+// serve.ShutdownGrace to finish) and closes what start opened.
 func (a *app) Wait(ctx context.Context) error {
-	var err error
-	select {
-	case err = <-a.done:
-	case <-ctx.Done():
-		a.logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = a.srv.Shutdown(sctx)
-		cancel()
-		<-a.done
-	}
+	err := a.http.Wait(ctx)
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }
@@ -134,7 +118,7 @@ func (a *app) Wait(ctx context.Context) error {
 // start opens the store, the payment gateway and the listener. A listen
 // error is returned here, synchronously.
 func start(ctx context.Context, cfg config.Config, webDir string, logger *slog.Logger) (_ *app, err error) {
-	a := &app{done: make(chan error, 1), logger: logger}
+	a := &app{}
 	defer func() {
 		if err != nil {
 			for i := len(a.closers) - 1; i >= 0; i-- {
@@ -224,15 +208,7 @@ func start(ctx context.Context, cfg config.Config, webDir string, logger *slog.L
 	if _, err := os.Stat(webDir); err != nil {
 		logger.Warn("storefront directory missing: / serves nothing until `make build` creates the bundle", "dir", webDir)
 	}
-	a.srv = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	go func() { a.done <- a.srv.Serve(a.ln) }()
+	a.http = serve.Start(a.ln, handler, logger)
 	logger.Info("listening", "url", a.URL())
 	return a, nil
 }

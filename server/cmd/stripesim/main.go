@@ -18,19 +18,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/onecharge/onecharge/server/internal/serve"
 	"github.com/onecharge/onecharge/server/stripesim"
 )
 
@@ -76,10 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // app is a started simulator.
 type app struct {
-	ln     net.Listener
-	srv    *http.Server
-	done   chan error
-	logger *slog.Logger
+	ln   net.Listener
+	http *serve.Server
 
 	Sim *stripesim.Sim
 }
@@ -91,7 +87,7 @@ func start(cfg config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("PORT=%d: %w", cfg.Port, err)
 	}
-	a := &app{ln: ln, done: make(chan error, 1), logger: logger}
+	a := &app{ln: ln}
 	a.Sim = stripesim.New(stripesim.Config{
 		SecretKey:      cfg.SecretKey,
 		PublishableKey: cfg.PublishableKey,
@@ -100,41 +96,19 @@ func start(cfg config, logger *slog.Logger) (*app, error) {
 		PathPrefix:     "/",
 		Logger:         logger,
 	})
-	a.srv = &http.Server{
-		Handler:           a.Sim,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	go func() { a.done <- a.srv.Serve(a.ln) }()
+	a.http = serve.Start(ln, a.Sim, logger)
 	logger.Info("listening", "url", a.URL(), "webhook_endpoints", len(cfg.WebhookURLs))
 	return a, nil
 }
 
 // URL is the simulator's base URL (STRIPE_API_BASE), on loopback.
-func (a *app) URL() string {
-	return "http://" + net.JoinHostPort("localhost", strconv.Itoa(a.ln.Addr().(*net.TCPAddr).Port))
-}
+func (a *app) URL() string { return serve.URL(a.ln) }
 
 // Wait serves until ctx is done, then shuts down: in-flight requests get
-// ten seconds to finish, then webhook deliveries still pending are
+// serve.ShutdownGrace to finish, then webhook deliveries still pending are
 // abandoned.
 func (a *app) Wait(ctx context.Context) error {
-	var err error
-	select {
-	case err = <-a.done:
-	case <-ctx.Done():
-		a.logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = a.srv.Shutdown(sctx)
-		cancel()
-		<-a.done
-	}
+	err := a.http.Wait(ctx)
 	a.Sim.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	return err
 }
