@@ -527,63 +527,54 @@ func (v *validation) cancel(ctx context.Context, rec KeyRecord, reason string) e
 // Stripe calls, each checking the lease first and reporting to Metrics.
 
 func (s *Service) createIntent(ctx context.Context, h *hold, rec KeyRecord) (PaymentIntent, error) {
-	if err := h.check(); err != nil {
-		return PaymentIntent{}, err
-	}
-	start := time.Now()
-	pi, err := s.Gateway.CreatePaymentIntent(ctx, CreateIntentParams{
-		Amount:         rec.CreateAmount,
-		Currency:       rec.CreateCurrency,
-		IdempotencyKey: StripeCreateKey(rec.Key),
-		Metadata: map[string]string{
-			"onecharge_key":  rec.Key,
-			"user_id":        rec.UserID,
-			"payment_method": string(rec.PaymentMethod),
-		},
+	pi, err := s.intentCall(h, "create_payment_intent", "create payment intent", true, func() (PaymentIntent, error) {
+		return s.Gateway.CreatePaymentIntent(ctx, CreateIntentParams{
+			Amount:         rec.CreateAmount,
+			Currency:       rec.CreateCurrency,
+			IdempotencyKey: StripeCreateKey(rec.Key),
+			Metadata: map[string]string{
+				"onecharge_key":  rec.Key,
+				"user_id":        rec.UserID,
+				"payment_method": string(rec.PaymentMethod),
+			},
+		})
 	})
-	s.stripeCall("create_payment_intent", start, err)
-	if err != nil {
-		return PaymentIntent{}, s.gatewayError("create payment intent", err, true)
+	if err == nil {
+		s.Metrics.IntentCreated()
 	}
-	s.Metrics.IntentCreated()
-	return pi, nil
+	return pi, err
 }
 
 func (s *Service) getIntent(ctx context.Context, h *hold, id string) (PaymentIntent, error) {
-	if err := h.check(); err != nil {
-		return PaymentIntent{}, err
-	}
-	start := time.Now()
-	pi, err := s.Gateway.GetPaymentIntent(ctx, id)
-	s.stripeCall("retrieve_payment_intent", start, err)
-	if err != nil {
-		return PaymentIntent{}, s.gatewayError("retrieve payment intent", err, false)
-	}
-	return pi, nil
+	return s.intentCall(h, "retrieve_payment_intent", "retrieve payment intent", false, func() (PaymentIntent, error) {
+		return s.Gateway.GetPaymentIntent(ctx, id)
+	})
 }
 
 func (s *Service) updateIntent(ctx context.Context, h *hold, id string, order checkout.Order) (PaymentIntent, error) {
-	if err := h.check(); err != nil {
-		return PaymentIntent{}, err
-	}
-	start := time.Now()
-	pi, err := s.Gateway.UpdatePaymentIntent(ctx, id, order.Amount, order.Currency, "")
-	s.stripeCall("update_payment_intent", start, err)
-	if err != nil {
-		return PaymentIntent{}, s.gatewayError("update payment intent", err, false)
-	}
-	return pi, nil
+	return s.intentCall(h, "update_payment_intent", "update payment intent", false, func() (PaymentIntent, error) {
+		return s.Gateway.UpdatePaymentIntent(ctx, id, order.Amount, order.Currency, "")
+	})
 }
 
 func (s *Service) cancelIntent(ctx context.Context, h *hold, id, idemKey string) (PaymentIntent, error) {
+	return s.intentCall(h, "cancel_payment_intent", "cancel payment intent", false, func() (PaymentIntent, error) {
+		return s.Gateway.CancelPaymentIntent(ctx, id, idemKey)
+	})
+}
+
+// intentCall makes one call about a PaymentIntent while h holds the lease:
+// timed and counted as op, its error turned into the contract's by
+// gatewayError (what names it; creating as gatewayError's).
+func (s *Service) intentCall(h *hold, op, what string, creating bool, call func() (PaymentIntent, error)) (PaymentIntent, error) {
 	if err := h.check(); err != nil {
 		return PaymentIntent{}, err
 	}
 	start := time.Now()
-	pi, err := s.Gateway.CancelPaymentIntent(ctx, id, idemKey)
-	s.stripeCall("cancel_payment_intent", start, err)
+	pi, err := call()
+	s.stripeCall(op, start, err)
 	if err != nil {
-		return PaymentIntent{}, s.gatewayError("cancel payment intent", err, false)
+		return PaymentIntent{}, s.gatewayError(what, err, creating)
 	}
 	return pi, nil
 }
