@@ -77,7 +77,7 @@ type memInspector struct {
 	mu     *sync.Mutex
 	keys   map[string]*checkoutsvc.KeyRecord
 	carts  reflect.Value // map[string]*cart
-	orders reflect.Value // []*order
+	orders reflect.Value // map[string]*order: by PaymentIntent or session id
 	events map[string]time.Time
 }
 
@@ -101,7 +101,7 @@ func newMemInspector(s *memstore.Store) *memInspector {
 		mu:     typed("mu", reflect.TypeFor[sync.Mutex]()).(*sync.Mutex),
 		keys:   *typed("keys", reflect.TypeFor[map[string]*checkoutsvc.KeyRecord]()).(*map[string]*checkoutsvc.KeyRecord),
 		carts:  field("carts"),
-		orders: field("orders"),
+		orders: field("byOrder"),
 		events: *typed("events", reflect.TypeFor[map[string]time.Time]()).(*map[string]time.Time),
 	}
 }
@@ -146,8 +146,14 @@ func (m *memInspector) Orders(ctx context.Context) ([]orderRow, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []orderRow
-	for i := 0; i < m.orders.Len(); i++ {
-		o := m.orders.Index(i).Elem()
+	seen := map[uintptr]bool{} // an order stands under each of its ids
+	for it := m.orders.MapRange(); it.Next(); {
+		p := it.Value().Pointer()
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		o := it.Value().Elem()
 		get := func(name string) reflect.Value {
 			f := o.FieldByName(name)
 			if !f.IsValid() {
