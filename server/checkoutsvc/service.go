@@ -638,18 +638,23 @@ func (s *Service) inProgress(retryAfter time.Duration) error {
 // release clears rec's lease after a failure, even when ctx is already
 // cancelled, unless another request has taken it over since.
 func (s *Service) release(ctx context.Context, rec KeyRecord, stale bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-	defer cancel()
-	if err := s.Store.ReleaseKey(ctx, rec.Key, rec.LockToken, stale); err != nil {
-		s.Logger.Error("release idempotency key", "err", err)
-	}
+	s.cleanup(ctx, "release idempotency key", func(ctx context.Context) error {
+		return s.Store.ReleaseKey(ctx, rec.Key, rec.LockToken, stale)
+	})
 }
 
 func (s *Service) markStale(ctx context.Context, key string) {
+	s.cleanup(ctx, "mark idempotency key stale", func(ctx context.Context) error { return s.Store.MarkStale(ctx, key) })
+}
+
+// cleanup makes a store write that must happen even when the request's
+// context has ended, within releaseTimeout; a failure is logged (a lease
+// not released runs out by itself).
+func (s *Service) cleanup(ctx context.Context, what string, write func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if err := s.Store.MarkStale(ctx, key); err != nil {
-		s.Logger.Error("mark idempotency key stale", "err", err)
+	if err := write(ctx); err != nil {
+		s.Logger.Error(what, "err", err)
 	}
 }
 
@@ -771,11 +776,7 @@ func (s *Service) Checkout(ctx context.Context, userID string, items []checkout.
 	h := s.hold(ctx, Lease{Kind: LeaseCheckout, ID: userID, Token: token}, now.Add(s.LockLease))
 	defer h.stop()
 	fail := func(err error) (checkout.CheckoutResponse, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-		defer cancel()
-		if rerr := s.Store.ReleaseCheckout(rctx, userID, token); rerr != nil {
-			s.Logger.Error("release checkout", "err", rerr)
-		}
+		s.cleanup(ctx, "release checkout", func(ctx context.Context) error { return s.Store.ReleaseCheckout(ctx, userID, token) })
 		if h.lost() {
 			return checkout.CheckoutResponse{}, s.inProgress(s.LockLease)
 		}
