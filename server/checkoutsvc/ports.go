@@ -212,6 +212,14 @@ func (r *KeyRecord) Order() checkout.Order {
 func AliasNonce(nonce string) string  { return "n:" + nonce }
 func AliasRotation(key string) string { return "r:" + key }
 
+// IsNonceAlias reports whether alias is a nonce alias.
+func IsNonceAlias(alias string) bool { return strings.HasPrefix(alias, AliasNonce("")) }
+
+// MaxAliasHops bounds the rotation aliases a store follows from one key
+// (each hop is one rotation of the chain; a loop cannot happen, keys being
+// new).
+const MaxAliasHops = 16
+
 // ClaimInput is the input of Store.ClaimKey.
 type ClaimInput struct {
 	UserID string

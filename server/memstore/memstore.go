@@ -242,10 +242,6 @@ func (s *Store) Lookup(ctx context.Context, ids []string, key string) (map[strin
 	return products, nil, nil
 }
 
-// maxAliasHops bounds the rotation aliases followed from one key (each
-// hop is one rotation of the chain; a loop cannot happen, keys being new).
-const maxAliasHops = 16
-
 // ClaimKey resolves the request's key through the user's aliases, lets
 // decide look at its row while the store's mutex is held and applies the
 // decision.
@@ -264,7 +260,7 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 			key = a.key
 		}
 	}
-	for hop := 0; key != "" && hop < maxAliasHops; hop++ {
+	for hop := 0; key != "" && hop < checkoutsvc.MaxAliasHops; hop++ {
 		a, ok := s.aliases[userID][checkoutsvc.AliasRotation(key)]
 		if !ok {
 			break
@@ -347,7 +343,7 @@ func (s *Store) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide 
 // bound anew: a nonce alias older than the nonces honoured (since).
 // Rotation aliases are forever (until retention deletes them).
 func aliasReplaceable(name string, a alias, since time.Time) bool {
-	return isNonceAlias(name) && a.createdAt.Before(since)
+	return checkoutsvc.IsNonceAlias(name) && a.createdAt.Before(since)
 }
 
 // RecordKey stores what Stripe said and releases the lease, when in.Token

@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/onecharge/onecharge/server/checkoutsvc"
@@ -124,6 +123,3 @@ func (s *Store) DeleteBefore(ctx context.Context, before, now time.Time, limit i
 	}
 	return d, nil
 }
-
-// isNonceAlias reports whether name is a nonce alias.
-func isNonceAlias(name string) bool { return strings.HasPrefix(name, checkoutsvc.AliasNonce("")) }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -252,7 +252,7 @@ func (db *DB) Lookup(ctx context.Context, ids []string, key string) (map[string]
 // sqlResolveKey follows the user's aliases: from the key sent ($2) or,
 // without one, the key bound to the nonce alias $3 made at or after $4,
 // along rotation aliases to the newest successor.
-const sqlResolveKey = `
+var sqlResolveKey = `
 with recursive chain (key, depth) as (
     select k, 0 from (
         select case when $2::text <> '' then $2::text
@@ -263,8 +263,8 @@ with recursive chain (key, depth) as (
   union all
     select a.key, c.depth + 1
       from chain c
-      join key_aliases a on a.user_id = $1::uuid and a.alias = 'r:' || c.key
-     where c.depth < 16
+      join key_aliases a on a.user_id = $1::uuid and a.alias = '` + checkoutsvc.AliasRotation("") + `' || c.key
+     where c.depth < ` + strconv.Itoa(checkoutsvc.MaxAliasHops) + `
 )
 select coalesce((select key from chain order by depth desc limit 1), '')`
 
@@ -313,7 +313,7 @@ func (db *DB) ClaimKey(ctx context.Context, in checkoutsvc.ClaimInput, decide fu
 				// A nonce alias older than the nonces honoured is bound
 				// anew; a live one, or any rotation alias, is the winner's.
 				replaceBefore := toNull(time.Time{})
-				if strings.HasPrefix(d.Alias, checkoutsvc.AliasNonce("")) {
+				if checkoutsvc.IsNonceAlias(d.Alias) {
 					replaceBefore = toNull(in.NonceSince)
 				}
 				tag, err := tx.Exec(ctx, `insert into key_aliases (user_id, alias, key, created_at) values ($1::uuid, $2, $3, $4)
