@@ -27,7 +27,6 @@ kill -KILL 0
 
 // supervised is a command started by supervise.
 type supervised struct {
-	cmd    *exec.Cmd
 	pipe   *os.File // the write end of the shell's standard input
 	pgid   int
 	exited chan struct{} // closed once the shell is gone
@@ -54,7 +53,7 @@ func supervise(c *exec.Cmd) (*supervised, error) {
 		return nil, fmt.Errorf("%s: %v", c.Path, err)
 	}
 	r.Close()
-	s := &supervised{cmd: sh, pipe: w, pgid: sh.Process.Pid, exited: make(chan struct{})}
+	s := &supervised{pipe: w, pgid: sh.Process.Pid, exited: make(chan struct{})}
 	go func() { sh.Wait(); close(s.exited) }()
 	return s, nil
 }

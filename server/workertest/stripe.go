@@ -25,8 +25,6 @@ import (
 type Stripe struct {
 	contracttest.API
 	WebhookSecret string
-	// WebhookURLs receive every event (STRIPESIM_WEBHOOK_URL).
-	WebhookURLs []string
 
 	log *syncBuffer
 	sup *supervised
@@ -47,7 +45,6 @@ func startStripe(t testing.TB, bin string, webhookURLs []string) (*Stripe, error
 			PublishableKey: "pk_test_workertest_" + randomHex(8),
 		},
 		WebhookSecret: "whsec_" + randomHex(24),
-		WebhookURLs:   webhookURLs,
 		log:           &syncBuffer{},
 	}
 	cmd := exec.Command(bin)

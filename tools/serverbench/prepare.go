@@ -23,7 +23,6 @@ type shopper struct {
 	Items  []checkout.Item
 	Key    string
 	PI     checkout.PaymentIntent
-	Order  checkout.Order
 }
 
 // cartOf is shopper i's cart: one to three lines of the demo catalog.
@@ -154,7 +153,7 @@ func newShopper(base string, i int) (shopper, string, error) {
 	if status != http.StatusOK || json.Unmarshal(data, &v) != nil || v.PaymentIntent == nil {
 		return shopper{}, "", fmt.Errorf("first validation answered %d %s", status, data)
 	}
-	s.Key, s.PI, s.Order = v.IdempotencyKey, *v.PaymentIntent, v.Order
+	s.Key, s.PI = v.IdempotencyKey, *v.PaymentIntent
 	return s, cfg.Stripe.PublishableKey, nil
 }
 
