@@ -488,11 +488,7 @@ func (s *Store) RecordCheckout(ctx context.Context, in checkoutsvc.CheckoutRecor
 	if !ok || in.Token == "" || c.checkoutToken != in.Token {
 		return checkoutsvc.ErrLeaseLost
 	}
-	for id, status := range in.Closed {
-		if ss, ok := s.sessions[id]; ok && ss.Status == checkoutsvc.SessionOpen {
-			ss.Status = status
-		}
-	}
+	s.closeSessions(in.Closed)
 	if in.Session != nil {
 		if _, exists := s.sessions[in.Session.ID]; !exists {
 			ss := &session{CheckoutSession: *in.Session, createdAt: now, seq: s.lastSeq + 1}

@@ -75,12 +75,18 @@ func (s *Store) ReplacedSessions(ctx context.Context, limit int) ([]checkoutsvc.
 func (s *Store) CloseSessions(ctx context.Context, statuses map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closeSessions(statuses)
+	return nil
+}
+
+// closeSessions sets the status of those of the sessions still open;
+// s.mu is held.
+func (s *Store) closeSessions(statuses map[string]string) {
 	for id, status := range statuses {
 		if ss, ok := s.sessions[id]; ok && ss.Status == checkoutsvc.SessionOpen {
 			ss.Status = status
 		}
 	}
-	return nil
 }
 
 // DeleteBefore deletes what retention no longer keeps; orders stay.
