@@ -446,15 +446,9 @@ func writeKey(ctx context.Context, tx pgx.Tx, r checkoutsvc.KeyRecord) error {
 	if err != nil {
 		return err
 	}
-	var pendingItems *string
-	var pendingAmount *int64
-	var pendingCurrency *string
-	if p := r.Pending; p != nil {
-		s, err := jsonArray(p.Items)
-		if err != nil {
-			return err
-		}
-		pendingItems, pendingAmount, pendingCurrency = &s, &p.Amount, &p.Currency
+	pendingItems, pendingAmount, pendingCurrency, err := pendingArgs(r.Pending)
+	if err != nil {
+		return err
 	}
 	return execOne(ctx, tx, `
 update idempotency_keys
@@ -467,6 +461,19 @@ update idempotency_keys
 		r.Key, snapshot, r.Amount, r.Currency, pendingItems, pendingAmount, pendingCurrency,
 		r.PaymentIntentID, r.ClientSecret, r.PIStatus, r.PIAmount, r.PICurrency,
 		r.LockToken, toNull(r.LeaseUntil), r.LastUsedAt, toNull(r.SyncedAt), toNull(r.WebhookSeenAt))
+}
+
+// pendingArgs are the pending_* columns' values of a pending order, all
+// NULL for none.
+func pendingArgs(order *checkout.Order) (items *string, amount *int64, currency *string, err error) {
+	if order == nil {
+		return nil, nil, nil, nil
+	}
+	s, err := jsonArray(order.Items)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &s, &order.Amount, &order.Currency, nil
 }
 
 // ReleaseKey clears the lease when token still holds it; with stale, the
@@ -484,15 +491,9 @@ update idempotency_keys
 // SetPending stores the pending order of a key token holds: one
 // statement, fenced by the token.
 func (db *DB) SetPending(ctx context.Context, key, token string, order *checkout.Order) error {
-	var items *string
-	var amount *int64
-	var currency *string
-	if order != nil {
-		s, err := jsonArray(order.Items)
-		if err != nil {
-			return err
-		}
-		items, amount, currency = &s, &order.Amount, &order.Currency
+	items, amount, currency, err := pendingArgs(order)
+	if err != nil {
+		return err
 	}
 	tag, err := db.pool.Exec(ctx, `update idempotency_keys set pending_items = $3::jsonb, pending_amount = $4, pending_currency = $5
  where key = $1 and lock_token = $2`, key, token, items, amount, currency)
