@@ -37,6 +37,9 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// listeningOn finds the URL in the command's "listening on" line.
+var listeningOn = regexp.MustCompile(`listening on (\S+)`)
+
 func TestRun(t *testing.T) {
 	t.Run("ServesAndShutsDown", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -47,7 +50,7 @@ func TestRun(t *testing.T) {
 		}()
 		var url string
 		require.Eventually(t, func() bool {
-			m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(stdout.String())
+			m := listeningOn.FindStringSubmatch(stdout.String())
 			if m != nil {
 				url = m[1]
 			}
@@ -197,7 +200,7 @@ func startRun(t *testing.T, env map[string]string, stderr io.Writer) string {
 			t.Fatalf("run returned: %v", err)
 		default:
 		}
-		m := regexp.MustCompile(`listening on (\S+)`).FindStringSubmatch(stdout.String())
+		m := listeningOn.FindStringSubmatch(stdout.String())
 		if m != nil {
 			base = m[1]
 		}
