@@ -548,24 +548,6 @@ func (tb *tab) waitToast(kind string) {
 		`!document.getElementById('toast').hidden && document.getElementById('toast').dataset.kind === %q`, kind))
 }
 
-// lockedBuffer collects the browser's output; safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // doubleClick is a real double click on sel: two presses in a row, the
 // second with clickCount 2, as a mouse sends them (chromedp.DoubleClick
 // sends a single press with clickCount 2, which is one click event).

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/onecharge/onecharge/server/postgres/pgtest"
+	"github.com/onecharge/onecharge/server/testenv"
 )
 
 // Set by TestMain for the tests.
@@ -69,7 +70,7 @@ func runMain(m *testing.M) int {
 	}
 	built := time.Since(start)
 
-	var browserLog lockedBuffer
+	var browserLog testenv.SyncBuffer
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
 		chromedp.Flag("headless", "new"),

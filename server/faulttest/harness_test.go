@@ -21,7 +21,6 @@ package faulttest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -38,6 +37,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/onecharge/onecharge/server/testenv"
 )
 
 // serverBin and simBin are the onecharge and stripesim binaries under
@@ -85,27 +86,13 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
-// syncBuffer collects a process's output for the failure report.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // Replica is one running bin/onecharge.
 type Replica struct {
 	Name string
 	URL  string // as of the last start; see BaseURL
 	env  []string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 	done chan struct{}
 
 	mu   sync.Mutex
@@ -136,7 +123,7 @@ func startReplica(t testing.TB, name string, env map[string]string) *Replica {
 // launchReplica is startReplica without waiting for readiness.
 func launchReplica(t testing.TB, name string, env map[string]string) *Replica {
 	t.Helper()
-	r := &Replica{Name: name, logs: &syncBuffer{}}
+	r := &Replica{Name: name, logs: &testenv.SyncBuffer{}}
 	vars := map[string]string{"PORT": "0"}
 	for k, v := range env {
 		vars[k] = v

@@ -26,6 +26,8 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/onecharge/onecharge/server/testenv"
 )
 
 // toxics is the in-process toxiproxy server.
@@ -187,7 +189,7 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 // simProcess is a running bin/stripesim.
 type simProcess struct {
 	URL, SecretKey, WebhookSecret, PublishableKey string
-	logs                                          *syncBuffer
+	logs                                          *testenv.SyncBuffer
 }
 
 var simListening = regexp.MustCompile(`stripesim listening on (\S+)`)
@@ -200,7 +202,7 @@ func startSim(t testing.TB, hooks []string) *simProcess {
 		SecretKey:      "sk_test_faulttest_" + randomToken(16),
 		WebhookSecret:  "whsec_faulttest_" + randomToken(16),
 		PublishableKey: "pk_test_faulttest",
-		logs:           &syncBuffer{},
+		logs:           &testenv.SyncBuffer{},
 	}
 	cmd := exec.Command(simBin)
 	cmd.Env = []string{"PORT=0", "STRIPESIM_SECRET_KEY=" + s.SecretKey, "STRIPESIM_WEBHOOK_SECRET=" + s.WebhookSecret,

@@ -1,13 +1,11 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,23 +14,11 @@ import (
 	"github.com/onecharge/onecharge/server/testenv"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // One info line per API request, as the server's text logger writes it.
 func TestAccessLog(t *testing.T) {
 	env := testenv.New(t, testenv.Options{})
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
-		var out lockedBuffer
+		var out testenv.SyncBuffer
 		h := httpapi.NewHandler(httpapi.Config{
 			Service: env.Service, Auth: &httpapi.CookieAuth{Secret: []byte(strings.Repeat("k", 32))},
 			Logger: slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: level})),

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/onecharge/onecharge/server/contracttest"
+	"github.com/onecharge/onecharge/server/testenv"
 )
 
 // Stripe is a standalone simulator (server/cmd/stripesim, built by Build
@@ -26,7 +27,7 @@ type Stripe struct {
 	contracttest.API
 	WebhookSecret string
 
-	log *syncBuffer
+	log *testenv.SyncBuffer
 	sup *supervised
 }
 
@@ -45,7 +46,7 @@ func startStripe(t testing.TB, bin string, webhookURLs []string) (*Stripe, error
 			PublishableKey: "pk_test_workertest_" + randomHex(8),
 		},
 		WebhookSecret: "whsec_" + randomHex(24),
-		log:           &syncBuffer{},
+		log:           &testenv.SyncBuffer{},
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/onecharge/onecharge/server/testenv"
 )
 
 // Options configure a Worker started by Start.
@@ -39,7 +41,7 @@ type Worker struct {
 	URL string
 	// Stripe is the Worker's simulator (Options.Stripe), else nil.
 	Stripe *Stripe
-	log    *syncBuffer
+	log    *testenv.SyncBuffer
 	pgid   int // the process group of wrangler and workerd
 }
 
@@ -200,7 +202,7 @@ func start(t testing.TB, b Built, opts Options) (w *Worker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w = &Worker{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: &syncBuffer{}}
+	w = &Worker{URL: "http://127.0.0.1:" + strconv.Itoa(port), log: &testenv.SyncBuffer{}}
 	vars := map[string]string{
 		"SESSION_SECRET":    randomHex(24),
 		"STRIPE_SECRET_KEY": "sk_test_unreachable",
@@ -359,24 +361,6 @@ func (c *cmdSpec) run() (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
-}
-
-// syncBuffer collects a child's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string, lines int) string {

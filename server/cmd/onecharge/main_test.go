@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,20 +21,8 @@ import (
 
 	"github.com/onecharge/onecharge/server/config"
 	"github.com/onecharge/onecharge/server/postgres/pgtest"
+	"github.com/onecharge/onecharge/server/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // listeningOn finds the URL in the command's "listening on" line.
 var listeningOn = regexp.MustCompile(`listening on (\S+)`)
@@ -43,7 +30,7 @@ var listeningOn = regexp.MustCompile(`listening on (\S+)`)
 func TestRun(t *testing.T) {
 	t.Run("ServesAndShutsDown", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr syncBuffer
+		var stdout, stderr testenv.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(ctx, []string{"-web", t.TempDir()}, envOf(map[string]string{"PORT": "0"}), &stdout, &stderr)
@@ -181,7 +168,7 @@ func newPGProxy(t *testing.T) *pgProxy {
 func startRun(t *testing.T, env map[string]string, stderr io.Writer) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout syncBuffer
+	var stdout testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-web", t.TempDir()}, envOf(env), &stdout, stderr) }()
 	t.Cleanup(func() {
@@ -231,7 +218,7 @@ func statusOf(t *testing.T, c *http.Client, method, url, body string) (int, stri
 func TestStartWithoutDatabase(t *testing.T) {
 	pg := newPGProxy(t)
 	pg.p.Stop() // the database's port is closed
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	base := startRun(t, map[string]string{"PORT": "0", "DATABASE_URL": pg.url}, &stderr)
 
 	jar, _ := cookiejar.New(nil)

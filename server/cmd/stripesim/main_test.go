@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -19,28 +18,17 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/onecharge/onecharge/server/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 // started is a run() serving in the background.
 type started struct {
 	url    string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testenv.SyncBuffer
+	stderr *testenv.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 
@@ -54,7 +42,7 @@ func startRun(t *testing.T, env map[string]string) *started {
 	t.Helper()
 	env["PORT"] = "0"
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &started{stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, nil, envOf(env), s.stdout, s.stderr) }()
 	t.Cleanup(func() { s.stop(t) })
 	require.Eventually(t, func() bool {
@@ -224,7 +212,7 @@ func TestRun(t *testing.T) {
 			{"STRIPESIM_WEBHOOK_URL", "http://a.example/hook,http://a.example/hook"},
 		}
 		for _, tt := range tests {
-			var stdout syncBuffer
+			var stdout testenv.SyncBuffer
 			err := run(context.Background(), nil, envOf(map[string]string{tt.variable: tt.value}), &stdout, io.Discard)
 			require.Error(t, err, "%s=%q", tt.variable, tt.value)
 			assert.NotContains(t, err.Error(), "\n", "one line")
@@ -241,7 +229,7 @@ func TestRun(t *testing.T) {
 		require.NoError(t, err)
 		defer ln.Close()
 		port := ln.Addr().(*net.TCPAddr).Port
-		var stdout syncBuffer
+		var stdout testenv.SyncBuffer
 		err = run(context.Background(), nil, envOf(map[string]string{"PORT": strconv.Itoa(port)}), &stdout, io.Discard)
 		require.Error(t, err, "a listen error is returned synchronously")
 		assert.Contains(t, err.Error(), "PORT="+strconv.Itoa(port))
