@@ -73,8 +73,8 @@ type consoleEntry struct {
 type validateCall struct {
 	Key    string // the idempotency_key sent, "" for none
 	Nonce  string // the Idempotency-Key header sent, "" for none
-	Status int    // HTTP status; 0 while pending or on a network error
-	Failed bool   // no response (network error)
+	Status int    // HTTP status; 0 while pending or with no answer
+	Failed bool   // no answer, or not all of it (network error)
 }
 
 // newTab opens a tab on env in a fresh browser context (its own cookies
